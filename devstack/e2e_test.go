@@ -1,0 +1,453 @@
+package main
+
+// End-to-end tests: the real handler binary, started by the host stand-in from host.json and
+// function.json, talking HTTPS to the fake Entra ID and the fake workspace. Everything goes
+// through HTTP only; the fakes' counters are read to prove what happened upstream.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+)
+
+// appRoot is a temporary Functions app (host.json, function-trigger/, bin/flowbricks) built once
+// for all tests, so tests never touch the repository's bin/.
+var appRoot string
+
+// handlerLogs collects the output of every handler process the tests start, for the leak test.
+var handlerLogs = &lockedBuffer{}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "flowbricks-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	appRoot = filepath.Join(dir, "app")
+	for _, f := range []string{"host.json", "function-trigger/function.json"} {
+		if err := copyFile(filepath.Join(repo, f), filepath.Join(appRoot, f)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	if err := buildHandler(context.Background(), repo, appRoot); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if sharedStack != nil {
+		if err := sharedStack.Close(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the shared stack:", err)
+			code = 1
+		}
+	}
+	// Every handler process has exited and flushed its output: scan all of it.
+	if code == 0 {
+		if err := findSecrets(handlerLogs.String(), knownSecrets()); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: handler logs:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+func knownSecrets() []string {
+	fx, err := loadFixture("")
+	if err != nil {
+		return nil
+	}
+	secrets := []string{fx.Entra.API.ClientSecret}
+	for _, a := range fx.Entra.Apps {
+		secrets = append(secrets, a.ClientSecret)
+	}
+	return secrets
+}
+
+// findSecrets reports a JWT-shaped string or a known secret in logs; it also insists the logs
+// are not empty, so a broken capture cannot pass.
+func findSecrets(logs string, secrets []string) error {
+	if !strings.Contains(logs, `"request_id"`) {
+		return fmt.Errorf("no request logs were captured (%d bytes)", len(logs))
+	}
+	if m := jwtPattern.FindString(logs); m != "" {
+		return fmt.Errorf("a JWT appears in the logs: %.12s…", m)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			return fmt.Errorf("a client secret appears in the logs")
+		}
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o644)
+}
+
+// startTestStack starts a whole stack on free ports and stops it when the test ends.
+func startTestStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	o.Dir = t.TempDir()
+	o.AppRoot = appRoot
+	o.Listen = "127.0.0.1:0"
+	o.HandlerLog = handlerLogs
+	o.ExtraEnv = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.ExtraEnv...) // tokens must not leak even at trace
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := startStack(ctx, o)
+	if err != nil {
+		t.Fatalf("starting the stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("stopping the stack: %v", err)
+		}
+	})
+	return s
+}
+
+var (
+	sharedOnce  sync.Once
+	sharedStack *stack
+	sharedErr   error
+)
+
+// shared returns one stack for the tests that only read and trigger, to keep the suite fast.
+// It is stopped by TestMain's process exit; its handler gets SIGTERM via the stand-in's
+// process group when the test binary exits.
+func shared(t *testing.T) *stack {
+	t.Helper()
+	sharedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flowbricks-shared-")
+		if err != nil {
+			sharedErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		sharedStack, sharedErr = startStack(ctx, stackOptions{Dir: dir, AppRoot: appRoot, Listen: "127.0.0.1:0", HandlerLog: handlerLogs,
+			ExtraEnv: []string{"FLOWBRICKS_LOG_LEVEL=trace"}})
+	})
+	if sharedErr != nil {
+		t.Fatalf("starting the shared stack: %v", sharedErr)
+	}
+	return sharedStack
+}
+
+// apiCall is one HTTP request to the handler through the host stand-in.
+type apiCall struct {
+	method, path, token, body string
+	header                    map[string]string
+}
+
+type apiResponse struct {
+	status int
+	header http.Header
+	body   []byte
+	json   map[string]any
+}
+
+func (r apiResponse) str(key string) string { s, _ := r.json[key].(string); return s }
+
+func (s *stack) call(t *testing.T, c apiCall) apiResponse {
+	t.Helper()
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	url := c.path
+	if !strings.HasPrefix(url, "http") {
+		url = s.Info.HandlerURL + c.path
+	}
+	req, err := http.NewRequest(c.method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := apiResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	_ = json.Unmarshal(b, &out.json)
+	if jwtPattern.Match(b) {
+		t.Fatalf("%s %s: the response contains a JWT: %s", c.method, c.path, b)
+	}
+	return out
+}
+
+func (s *stack) userToken(t *testing.T, user string, o fakeentra.MintOptions) string {
+	t.Helper()
+	tok, err := s.Entra.MintUserToken(user, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// jwtPattern finds anything shaped like a JWT (three base64url parts, JSON header).
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+
+// waitFor polls get-run until the run is terminal (bounded).
+func (s *stack) waitFor(t *testing.T, token string, runID any) apiResponse {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r := s.call(t, apiCall{method: "GET", path: fmt.Sprintf("/api/jobs/runs/%.0f", runID), token: token})
+		if r.status != 200 {
+			t.Fatalf("get-run: %d %s", r.status, r.body)
+		}
+		if r.json["terminal"] == true {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("run %v did not finish in time", runID)
+	return apiResponse{}
+}
+
+func TestUsersTriggerAndReadRunsAsThemselves(t *testing.T) {
+	s := shared(t)
+	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
+	bob := s.userToken(t, "bob", fakeentra.MintOptions{})
+	carol := s.userToken(t, "carol", fakeentra.MintOptions{})
+
+	run := s.call(t, apiCall{method: "POST", path: "/api/jobs/run-now", token: alice, body: `{"job_id": 101, "job_parameters": {"date": "2026-11-28"}}`})
+	if run.status != 200 || run.json["run_id"] == nil || run.json["job_id"] != 101.0 || !strings.HasPrefix(run.str("idempotency_token"), "fb-") {
+		t.Fatalf("alice run-now: %d %s", run.status, run.body)
+	}
+	final := s.waitFor(t, alice, run.json["run_id"])
+	if final.json["succeeded"] != true || final.str("result") != "SUCCESS" || final.str("state") != "TERMINATED" {
+		t.Fatalf("alice's run: %s", final.body)
+	}
+
+	tests := []struct {
+		name, token, method, path, body string
+		status                          int
+		code, detail                    string
+	}{
+		{"bob may read alice's run", bob, "GET", fmt.Sprintf("/api/jobs/runs/%.0f", run.json["run_id"]), "", 200, "", ""},
+		{"bob may not trigger", bob, "POST", "/api/jobs/run-now", `{"job_id": 101}`, 403, "forbidden",
+			"User bob@contoso.example does not have Manage Run or Owner or Admin permissions on job 101"},
+		{"carol is not in the workspace", carol, "GET", "/api/jobs", "", 403, "not_in_workspace", "User not authorized"},
+		{"unknown job", alice, "POST", "/api/jobs/run-now", `{"job_id": 424242}`, 404, "job_not_found", "424242"},
+		{"unknown run", alice, "GET", "/api/jobs/runs/999", "", 404, "run_not_found", ""},
+		{"unknown field", alice, "POST", "/api/jobs/run-now", `{"job_id": 101, "jobparams": {}}`, 400, "invalid_request", `"jobparams"`},
+		{"wrong type", alice, "POST", "/api/jobs/run-now", `{"job_id": "101"}`, 400, "invalid_request", `"job_id"`},
+		{"missing job", alice, "POST", "/api/jobs/run-now", `{"job_parameters": {}}`, 400, "invalid_request", "job_id"},
+		{"not JSON", alice, "POST", "/api/jobs/run-now", `job_id=101`, 400, "invalid_request", "JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.call(t, apiCall{method: tt.method, path: tt.path, token: tt.token, body: tt.body})
+			if r.status != tt.status || (tt.code != "" && r.str("code") != tt.code) || !strings.Contains(r.str("detail"), tt.detail) {
+				t.Fatalf("got %d %s", r.status, r.body)
+			}
+		})
+	}
+
+	t.Run("a 65 KiB body is refused with 413, a form body with 415", func(t *testing.T) {
+		big := `{"job_id": 101, "job_name": "` + strings.Repeat("x", 66_000) + `"}`
+		if r := s.call(t, apiCall{method: "POST", path: "/api/jobs/run-now", token: alice, body: big}); r.status != 413 {
+			t.Fatalf("got %d %s", r.status, r.body)
+		}
+		r := s.call(t, apiCall{method: "POST", path: "/api/jobs/run-now", token: alice, body: `job_id=101`,
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+		if r.status != 415 || r.str("code") != "unsupported_media_type" {
+			t.Fatalf("got %d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestRejectedTokensGet401(t *testing.T) {
+	s := shared(t)
+	otherEntra := startOtherEntra(t, s)
+	forged, err := otherEntra.MintUserToken("alice", fakeentra.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := s.userToken(t, "alice", fakeentra.MintOptions{})
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+
+	tests := []struct {
+		name  string
+		token string
+		want  string // in WWW-Authenticate
+	}{
+		{"no token", "", "Bearer"},
+		{"expired", s.userToken(t, "alice", fakeentra.MintOptions{TTL: -10 * time.Minute}), "invalid_token"},
+		{"wrong audience", s.userToken(t, "alice", fakeentra.MintOptions{Audience: "api://someone-else"}), "invalid_token"},
+		{"wrong issuer", s.userToken(t, "alice", fakeentra.MintOptions{Extra: map[string]any{"iss": "https://login.microsoftonline.com/other/v2.0"}}), "invalid_token"},
+		{"signed by another key", forged, "invalid_token"},
+		{"tampered payload", tampered, "invalid_token"},
+		{"missing scope", s.userToken(t, "alice", fakeentra.MintOptions{Scopes: []string{"Other.Read"}}), "insufficient_scope"},
+		{"not a JWT", "hello", "invalid_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.call(t, apiCall{method: "GET", path: "/api/jobs", token: tt.token})
+			if r.status != 401 || r.str("code") != "unauthenticated" || !strings.Contains(r.header.Get("WWW-Authenticate"), tt.want) {
+				t.Fatalf("got %d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+			}
+		})
+	}
+}
+
+// startOtherEntra is a second fake tenant authority with its own keys: tokens it signs look
+// right but must fail signature validation.
+func startOtherEntra(t *testing.T, s *stack) *fakeentra.Server {
+	t.Helper()
+	cfg := s.Fixture.Entra
+	cfg.BaseURL = s.Info.Authority // same issuer, different keys
+	other, err := fakeentra.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return other
+}
+
+func TestEntraIsCalledOncePerUserToken(t *testing.T) {
+	s := shared(t)
+	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
+	bob := s.userToken(t, "bob", fakeentra.MintOptions{})
+	before := s.Workspace.Stats()
+	for range 5 {
+		for _, tok := range []string{alice, bob} {
+			if r := s.call(t, apiCall{method: "GET", path: "/api/jobs?name=daily-sales-refresh", token: tok}); r.status != 200 {
+				t.Fatalf("list: %d %s", r.status, r.body)
+			}
+		}
+	}
+	stats := s.Entra.Stats()
+	for name, tok := range map[string]string{"alice": alice, "bob": bob} {
+		if n := stats.OBOByAssertion[fakeentra.AssertionKey(tok)]; n != 1 {
+			t.Errorf("%s's token was exchanged %d times, want 1", name, n)
+		}
+	}
+	after := s.Workspace.Stats()
+	for _, upn := range []string{"alice@contoso.example", "bob@contoso.example"} {
+		if got := after.RequestsByPrincipal[upn] - before.RequestsByPrincipal[upn]; got != 5 {
+			t.Errorf("workspace saw %d requests as %s, want 5 (tokens shared between users?)", got, upn)
+		}
+	}
+	if after.WellKnown != 0 {
+		t.Errorf("the handler called /.well-known/databricks-config %d times", after.WellKnown)
+	}
+}
+
+func TestEntraErrorsReachTheCaller(t *testing.T) {
+	s := shared(t)
+	tests := []struct {
+		user   string
+		status int
+		code   string
+		detail string
+		header string
+	}{
+		{"dave", 403, "consent_required", "AADSTS65001", ""},
+		{"erin", 401, "interaction_required", "AADSTS50076", "claims="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			r := s.call(t, apiCall{method: "GET", path: "/api/jobs", token: s.userToken(t, tt.user, fakeentra.MintOptions{})})
+			if r.status != tt.status || r.str("code") != tt.code || !strings.Contains(r.str("detail"), tt.detail) ||
+				!strings.Contains(r.header.Get("WWW-Authenticate"), tt.header) {
+				t.Fatalf("got %d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+			}
+		})
+	}
+}
+
+func TestHealthNeedsNoTokenAndNoUpstream(t *testing.T) {
+	s := shared(t)
+	before := s.Entra.Stats().TokenRequests
+	for _, p := range []string{"/api/health"} {
+		r := s.call(t, apiCall{method: "GET", path: p})
+		if r.status != 200 || r.str("status") != "ok" {
+			t.Fatalf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+	if s.Entra.Stats().TokenRequests != before {
+		t.Fatal("health called Entra")
+	}
+}
+
+func TestFindSecretsDetectsLeaks(t *testing.T) {
+	s := shared(t)
+	token := s.userToken(t, "alice", fakeentra.MintOptions{})
+	tests := []struct {
+		name, logs string
+		leak       bool
+	}{
+		{"clean", `{"request_id":"x","msg":"request"}`, false},
+		{"a token", `{"request_id":"x","auth":"Bearer ` + token + `"}`, true},
+		{"a secret", `{"request_id":"x","secret":"` + s.Fixture.Entra.API.ClientSecret + `"}`, true},
+		{"nothing captured", ``, true},
+	}
+	for _, tt := range tests {
+		if err := findSecrets(tt.logs, knownSecrets()); (err != nil) != tt.leak {
+			t.Errorf("%s: findSecrets = %v, want leak=%v", tt.name, err, tt.leak)
+		}
+	}
+	// The error paths log the most; make sure they ran before TestMain scans the logs.
+	s.call(t, apiCall{method: "GET", path: "/api/jobs", token: s.userToken(t, "dave", fakeentra.MintOptions{})})
+	s.call(t, apiCall{method: "GET", path: "/api/jobs", token: token + "x"})
+}

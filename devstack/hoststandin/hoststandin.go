@@ -1,0 +1,359 @@
+// Package hoststandin is a local stand-in for the Azure Functions host in front of a custom handler.
+//
+// `func start` (Azure Functions Core Tools) cannot run everywhere the local stack must run, so this package
+// does for flowbricks what the host does, following the documented and coded contract summarised in
+// shared/research/functions-and-flows.md §1: it reads host.json and */function.json, starts the executable
+// named there with FUNCTIONS_CUSTOMHANDLER_PORT and friends, waits until the handler answers GET /, and then
+// serves the functions' routes in forwarding mode (enableForwardingHttpRequest), copying and dropping the
+// same parts of each request as the host. Whatever it does not emulate (payload or proxying mode, non-HTTP
+// bindings, route constraints) it refuses with an error wrapping ErrUnsupported.
+//
+// It is a test double for local runs; it is never linked into the handler.
+package hoststandin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Options configures Start.
+type Options struct {
+	AppRoot        string        // folder with host.json and */function.json (the repo root)
+	Listen         string        // "127.0.0.1:7071" (default); an empty host (":0") means 127.0.0.1
+	Env            []string      // extra environment for the child (like local.settings.json Values), appended to os.Environ()
+	Stdout, Stderr io.Writer     // where the child's output goes (the host captures it); the stand-in logs to Stderr
+	StartTimeout   time.Duration // default 30s (the host's InitializationTimeout)
+}
+
+// Errors returned by Start when the handler does not come up. Test with errors.Is.
+var (
+	ErrHandlerExited = errors.New("handler process exited before it was ready")
+	ErrNotReady      = errors.New("handler did not become ready")
+)
+
+const (
+	defaultListen       = "127.0.0.1:7071"
+	defaultStartTimeout = 30 * time.Second // HttpWorkerOptions.InitializationTimeout (research §1.2)
+	readyPollInterval   = 25 * time.Millisecond
+	pipeWaitDelay       = 2 * time.Second // bound on copying the child's output after it exits
+	killWait            = 5 * time.Second // bound on reaping the child after SIGKILL
+)
+
+// Host is a running stand-in: the handler process and the HTTP front end.
+type Host struct {
+	url        string
+	handlerURL string
+	exe        string
+	cmd        *exec.Cmd
+	log        *log.Logger
+	srv        *http.Server
+	transport  *http.Transport
+
+	done    chan struct{} // closed when the child has exited and been reaped
+	exitErr error         // cmd.Wait's result; read only after done is closed
+	closing atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start reads the app in o.AppRoot, starts the handler, waits until it answers GET / and serves the
+// function routes on o.Listen. ctx bounds start-up only; stop the host with Close.
+func Start(ctx context.Context, o Options) (*Host, error) {
+	if o.Listen == "" {
+		o.Listen = defaultListen
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = defaultStartTimeout
+	}
+	stdout, stderr := lockedOutputs(o.Stdout, o.Stderr)
+	logw := io.Writer(io.Discard)
+	if stderr != nil {
+		logw = stderr
+	}
+	logger := log.New(logw, "[hoststandin] ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
+
+	// App settings become the host's environment, so they also feed %NAME% expansion (research §1.1).
+	env := append(os.Environ(), o.Env...)
+	a, err := loadApp(o.AppRoot, env, func(note string) { logger.Print(note) })
+	if err != nil {
+		return nil, err
+	}
+	exe, err := a.resolveExecutable()
+	if err != nil {
+		return nil, err
+	}
+	bodyLimit := int64(defaultBodyLimit)
+	if v, ok := envMap(env)["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			bodyLimit = n
+		}
+	}
+
+	listen, err := loopbackListenAddr(o.Listen)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	port := a.port
+	if port == 0 {
+		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it (research §1.2).
+		if port, err = freeLoopbackPort(); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
+	// Environment of the handler (research §1.2): the host's own environment (process + app settings)
+	// plus the port and worker id under both the customHandler and the legacy httpWorker names.
+	workerID := uuid.NewString()
+	cmd := exec.Command(exe, a.args...)
+	cmd.Dir = a.workingDir
+	cmd.Env = append(env,
+		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
+		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+workerID,
+		"FUNCTIONS_HTTPWORKER_PORT="+strconv.Itoa(port),
+		"FUNCTIONS_HTTPWORKER_ID="+workerID,
+		"FUNCTIONS_APP_ROOT_PATH="+a.root,
+	)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = pipeWaitDelay
+	if err := cmd.Start(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start handler %s: %w", exe, err)
+	}
+
+	h := &Host{
+		url:        "http://" + ln.Addr().String(),
+		handlerURL: "http://" + target,
+		exe:        exe,
+		cmd:        cmd,
+		log:        logger,
+		done:       make(chan struct{}),
+		// The host's client to the handler: no proxy, no automatic decompression (.NET HttpClient's
+		// defaults), redirects are never followed because ReverseProxy uses the transport directly.
+		transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	go h.reap()
+	logger.Printf("started handler %s (pid %d) on %s", exe, cmd.Process.Pid, h.handlerURL)
+
+	if err := h.waitReady(ctx, o.StartTimeout); err != nil {
+		h.kill()
+		ln.Close()
+		return nil, err
+	}
+
+	h.srv = &http.Server{
+		Handler:           newFrontEnd(a, target, bodyLimit, h.transport, logger),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          logger,
+	}
+	go func() {
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Printf("serve %s: %v", h.url, err)
+		}
+	}()
+	for _, fn := range a.functions {
+		methods := "all methods"
+		if len(fn.methods) > 0 {
+			methods = fmt.Sprint(fn.methods)
+		}
+		logger.Printf("Functions: %s: %s %s/%s", fn.name, methods, h.url, fn.template.text)
+	}
+	return h, nil
+}
+
+// URL is the stand-in's address, e.g. http://127.0.0.1:7071.
+func (h *Host) URL() string { return h.url }
+
+// HandlerURL is the handler's own address, http://127.0.0.1:<FUNCTIONS_CUSTOMHANDLER_PORT>, for calls that
+// bypass the host (benchmarks).
+func (h *Host) HandlerURL() string { return h.handlerURL }
+
+// Pid is the handler's process id.
+func (h *Host) Pid() int { return h.cmd.Process.Pid }
+
+// Close stops serving (in-flight requests may finish until ctx is done), sends SIGTERM to the handler and
+// waits for it to exit, and sends SIGKILL when ctx is done first. It is safe to call more than once and
+// after the handler has died on its own. It returns an error only if the handler could not be stopped.
+func (h *Host) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() {
+		h.closing.Store(true)
+		if err := h.srv.Shutdown(ctx); err != nil {
+			_ = h.srv.Close() // deadline reached: cut the remaining connections
+		}
+		h.closeErr = h.stop(ctx)
+		h.transport.CloseIdleConnections()
+	})
+	return h.closeErr
+}
+
+// reap waits for the child and records how it ended.
+func (h *Host) reap() {
+	err := h.cmd.Wait()
+	h.exitErr = err
+	close(h.done)
+	if !h.closing.Load() {
+		h.log.Printf("handler process %d exited: %s", h.cmd.Process.Pid, exitStatus(err))
+	}
+}
+
+// waitReady sends GET / to the handler every 25 ms until any HTTP response arrives (research §1.2), the
+// child exits, or the timeout or ctx ends.
+func (h *Host) waitReady(ctx context.Context, timeout time.Duration) error {
+	pollCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(readyPollInterval)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(pollCtx, http.MethodGet, h.handlerURL+"/", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			return nil
+		}
+		select { // an exit takes priority over the deadline: it is the better explanation
+		case <-h.done:
+			return h.exitedError()
+		default:
+		}
+		select {
+		case <-h.done:
+			return h.exitedError()
+		case <-pollCtx.Done():
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("waiting for handler %s: %w", h.exe, err)
+			}
+			return fmt.Errorf("%w: %s did not answer GET %s/ within %s (InitializationTimeout)", ErrNotReady, h.exe, h.handlerURL, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func (h *Host) exitedError() error {
+	return fmt.Errorf("%w: %s (pid %d): %s", ErrHandlerExited, h.exe, h.cmd.Process.Pid, exitStatus(h.exitErr))
+}
+
+// stop sends SIGTERM, waits until the child exits or ctx is done, then SIGKILL.
+func (h *Host) stop(ctx context.Context) error {
+	select {
+	case <-h.done:
+		return nil
+	default:
+	}
+	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		h.log.Printf("SIGTERM to handler pid %d: %v", h.cmd.Process.Pid, err)
+	}
+	select {
+	case <-h.done:
+		return nil
+	case <-ctx.Done():
+	}
+	h.log.Printf("handler pid %d still running at the deadline; sending SIGKILL", h.cmd.Process.Pid)
+	return h.kill()
+}
+
+// kill sends SIGKILL and waits (bounded) until the child is reaped.
+func (h *Host) kill() error {
+	h.closing.Store(true)
+	if err := h.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		h.log.Printf("SIGKILL to handler pid %d: %v", h.cmd.Process.Pid, err)
+	}
+	timer := time.NewTimer(killWait)
+	defer timer.Stop()
+	select {
+	case <-h.done:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("handler pid %d still running %s after SIGKILL", h.cmd.Process.Pid, killWait)
+	}
+}
+
+// exitStatus describes cmd.Wait's result: "exit status 3", "signal: killed", …
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// loopbackListenAddr keeps the stand-in on loopback: an address without a host means 127.0.0.1.
+func loopbackListenAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port for the handler: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// lockedOutputs serialises writes from the child's output copying and the stand-in's own log lines when
+// the writers are not files (bytes.Buffer and the like are not safe for concurrent use).
+func lockedOutputs(stdout, stderr io.Writer) (io.Writer, io.Writer) {
+	mu := &sync.Mutex{}
+	wrap := func(w io.Writer) io.Writer {
+		switch w.(type) {
+		case nil:
+			return nil
+		case *os.File:
+			return w
+		default:
+			return &lockedWriter{mu: mu, w: w}
+		}
+	}
+	return wrap(stdout), wrap(stderr)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,560 @@
+package infra
+
+// These tests read the Terraform as syntax (github.com/hashicorp/hcl/v2): no provider, no
+// network, no `terraform init`. They pin what the deployment must agree on with the handler.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flowbricks/flowbricks/internal/config"
+)
+
+// platformSettings are the app settings besides the handler's own that the Terraform may set:
+// names the Functions platform reads, each with the reason it is set. An exact list, not
+// prefixes, so a misspelt platform name fails here instead of being ignored by Azure.
+var platformSettings = map[string]string{
+	"AzureWebJobsStorage__credential":              "host storage through a managed identity (the provider sets __accountName)",
+	"AzureWebJobsStorage__clientId":                "which managed identity: the user-assigned one",
+	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING":    "telemetry ingestion with the managed identity (local auth is off)",
+	"WEBSITE_RUN_FROM_PACKAGE":                     "run the zip read-only as deployed, executable bit intact",
+	"WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": "Elastic Premium: the identity that reads the package blob",
+	"SCM_DO_BUILD_DURING_DEPLOYMENT":               "the package is prebuilt; no remote build",
+}
+
+// forbiddenSettings must never be in the Terraform's app settings, whatever else changes.
+var forbiddenSettings = map[string]string{
+	"AZURE_CLIENT_SECRET":                      "production has no secret: the managed identity is the API app's federated credential",
+	"AZURE_CLIENT_CERTIFICATE_PATH":            "production has no certificate: the managed identity is the API app's federated credential",
+	"AZURE_CLIENT_CERTIFICATE_PASSWORD":        "production has no certificate: the managed identity is the API app's federated credential",
+	"FUNCTIONS_CUSTOMHANDLER_PORT":             "the Functions host picks the port and passes it to the handler",
+	"WEBSITE_HOSTNAME":                         "App Service sets it",
+	"AzureWebJobsStorage":                      "a storage connection string holds the account key",
+	"WEBSITE_CONTENTAZUREFILECONNECTIONSTRING": "holds the storage account key (the app has no Azure Files share)",
+	"WEBSITE_CONTENTSHARE":                     "the app has no Azure Files share",
+	"AzureWebJobsStorage__accountName":         "azurerm sets it from storage_account_name",
+	"FUNCTIONS_WORKER_RUNTIME":                 "azurerm sets it from application_stack.use_custom_runtime",
+	"FUNCTIONS_EXTENSION_VERSION":              "azurerm sets it from functions_extension_version",
+	"APPLICATIONINSIGHTS_CONNECTION_STRING":    "azurerm sets it from site_config.application_insights_connection_string",
+}
+
+// providedAtRuntime are handler settings the platform gives the process itself; the Terraform
+// cannot (and must not) set them, so they are exempt from "every required setting is set".
+var providedAtRuntime = []string{"FUNCTIONS_CUSTOMHANDLER_PORT", "WEBSITE_HOSTNAME"}
+
+// databricksDelegatedPermission is the delegated permission Azure Databricks publishes for user
+// tokens. The handler asks for DatabricksAppID/.default, which carries it once consented.
+const databricksDelegatedPermission = "user_impersonation"
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+type tfFile struct {
+	name string
+	body *hclsyntax.Body
+}
+
+// parseTerraform parses every .tf file under this folder (and terraform.tfvars.example) and
+// fails the test on any diagnostic.
+func parseTerraform(t *testing.T) []tfFile {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".terraform" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".tf") || strings.HasSuffix(p, ".tfvars.example")) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	parser := hclparse.NewParser()
+	var files []tfFile
+	for _, name := range names {
+		f, diags := parser.ParseHCLFile(name)
+		if len(diags) > 0 { // warnings too: the files are ours, keep them clean
+			t.Errorf("%s: %s", name, diags.Error())
+			continue
+		}
+		if strings.HasSuffix(name, ".tf") {
+			files = append(files, tfFile{name, f.Body.(*hclsyntax.Body)})
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("no .tf files found")
+	}
+	return files
+}
+
+// blocks returns the top-level blocks of the given type whose labels start with labels.
+func blocks(files []tfFile, typ string, labels ...string) []*hclsyntax.Block {
+	var out []*hclsyntax.Block
+	for _, f := range files {
+		for _, b := range f.body.Blocks {
+			if b.Type == typ && len(b.Labels) >= len(labels) && slices.Equal(b.Labels[:len(labels)], labels) {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+func onlyBlock(t *testing.T, files []tfFile, typ string, labels ...string) *hclsyntax.Block {
+	t.Helper()
+	bs := blocks(files, typ, labels...)
+	if len(bs) != 1 {
+		t.Fatalf("want exactly one %s %q block, found %d", typ, labels, len(bs))
+	}
+	return bs[0]
+}
+
+func nestedBlock(t *testing.T, b *hclsyntax.Block, typ string) *hclsyntax.Block {
+	t.Helper()
+	for _, nb := range b.Body.Blocks {
+		if nb.Type == typ {
+			return nb
+		}
+	}
+	t.Fatalf("%s %q has no %s block", b.Type, b.Labels, typ)
+	return nil
+}
+
+func attr(t *testing.T, b *hclsyntax.Block, name string) hclsyntax.Expression {
+	t.Helper()
+	a, ok := b.Body.Attributes[name]
+	if !ok {
+		t.Fatalf("%s %q has no attribute %s", b.Type, b.Labels, name)
+	}
+	return a.Expr
+}
+
+// literal evaluates an expression that must not refer to anything.
+func literal(t *testing.T, e hclsyntax.Expression) cty.Value {
+	t.Helper()
+	v, diags := e.Value(nil)
+	if diags.HasErrors() {
+		t.Fatalf("%s: want a literal value: %s", e.Range(), diags.Error())
+	}
+	return v
+}
+
+// reference returns "local.api_scope" for the expression local.api_scope, "" for anything else.
+func reference(e hclsyntax.Expression) string {
+	st, ok := e.(*hclsyntax.ScopeTraversalExpr)
+	if !ok {
+		return ""
+	}
+	var parts []string
+	for _, step := range st.Traversal {
+		switch s := step.(type) {
+		case hcl.TraverseRoot:
+			parts = append(parts, s.Name)
+		case hcl.TraverseAttr:
+			parts = append(parts, s.Name)
+		default:
+			return ""
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// describe names an expression for a failure message: the reference it is, or where it is.
+func describe(e hclsyntax.Expression) string {
+	if e == nil {
+		return "(not set)"
+	}
+	if r := reference(e); r != "" {
+		return r
+	}
+	return "the expression at " + e.Range().String()
+}
+
+// locals returns every attribute of every locals block.
+func locals(files []tfFile) map[string]*hclsyntax.Attribute {
+	out := map[string]*hclsyntax.Attribute{}
+	for _, b := range blocks(files, "locals") {
+		for name, a := range b.Body.Attributes {
+			out[name] = a
+		}
+	}
+	return out
+}
+
+func localString(t *testing.T, files []tfFile, name string) string {
+	t.Helper()
+	a, ok := locals(files)[name]
+	if !ok {
+		t.Fatalf("no local.%s", name)
+	}
+	v := literal(t, a.Expr)
+	if v.Type() != cty.String {
+		t.Fatalf("local.%s is %s, want a string literal", name, v.Type().FriendlyName())
+	}
+	return v.AsString()
+}
+
+// appSettings returns the keys of the Function App's app_settings with their value expressions.
+// It accepts an object literal, a `{ for k, v in <literal> : k => v if … }` filter over one, and
+// merge() / conditionals of those; anything else (a variable, a computed key) fails, because
+// then a key could escape this check.
+func appSettings(expr hclsyntax.Expression) (map[string]hclsyntax.Expression, error) {
+	out := map[string]hclsyntax.Expression{}
+	var collect func(e hclsyntax.Expression) error
+	collect = func(e hclsyntax.Expression) error {
+		switch e := e.(type) {
+		case *hclsyntax.ObjectConsExpr:
+			for _, item := range e.Items {
+				k, diags := item.KeyExpr.Value(nil)
+				if diags.HasErrors() || k.Type() != cty.String {
+					return fmt.Errorf("%s: app setting names must be literal", item.KeyExpr.Range())
+				}
+				if _, dup := out[k.AsString()]; dup {
+					return fmt.Errorf("%s: %s is set twice", item.KeyExpr.Range(), k.AsString())
+				}
+				out[k.AsString()] = item.ValueExpr
+			}
+			return nil
+		case *hclsyntax.ForExpr:
+			if e.KeyExpr == nil || reference(e.KeyExpr) != e.KeyVar || e.KeyVar == "" || e.Group {
+				return fmt.Errorf("%s: a for expression over app settings must keep the keys (k => v)", e.Range())
+			}
+			return collect(e.CollExpr)
+		case *hclsyntax.FunctionCallExpr:
+			if e.Name != "merge" {
+				return fmt.Errorf("%s: %s() in app_settings cannot be checked; use merge() or a literal map", e.Range(), e.Name)
+			}
+			for _, arg := range e.Args {
+				if err := collect(arg); err != nil {
+					return err
+				}
+			}
+			return nil
+		case *hclsyntax.ConditionalExpr:
+			if err := collect(e.TrueResult); err != nil {
+				return err
+			}
+			return collect(e.FalseResult)
+		case *hclsyntax.ParenthesesExpr:
+			return collect(e.Expression)
+		default:
+			return fmt.Errorf("%s: app_settings must be built from literal maps so every key can be checked", e.Range())
+		}
+	}
+	err := collect(expr)
+	return out, err
+}
+
+func functionApp(t *testing.T, files []tfFile) *hclsyntax.Block {
+	t.Helper()
+	return onlyBlock(t, files, "resource", "azurerm_linux_function_app")
+}
+
+func functionAppSettings(t *testing.T, files []tfFile) map[string]hclsyntax.Expression {
+	t.Helper()
+	settings, err := appSettings(attr(t, functionApp(t, files), "app_settings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return settings
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+func TestEveryTerraformFileParses(t *testing.T) {
+	files := parseTerraform(t)
+	for _, want := range []string{"versions.tf", "variables.tf", "outputs.tf"} {
+		if !slices.ContainsFunc(files, func(f tfFile) bool { return f.name == want }) {
+			t.Errorf("%s is missing", want)
+		}
+	}
+}
+
+func TestAppSettingsAreExactlyTheHandlersConfiguration(t *testing.T) {
+	files := parseTerraform(t)
+	settings := functionAppSettings(t, files)
+	handler := config.SettingNames()
+
+	t.Run("every setting is one the handler reads or an allow-listed platform setting", func(t *testing.T) {
+		for name := range settings {
+			if !slices.Contains(handler, name) && platformSettings[name] == "" {
+				t.Errorf("app setting %s is neither read by the handler (config.SettingNames) nor an allow-listed platform setting: a typo, or add it to platformSettings with the reason", name)
+			}
+		}
+	})
+
+	t.Run("no forbidden setting", func(t *testing.T) {
+		for name, why := range forbiddenSettings {
+			if _, ok := settings[name]; ok {
+				t.Errorf("app setting %s must not be set: %s", name, why)
+			}
+		}
+	})
+
+	t.Run("every required handler setting is set", func(t *testing.T) {
+		for _, name := range config.RequiredSettingNames() {
+			if slices.Contains(providedAtRuntime, name) {
+				continue
+			}
+			if _, ok := settings[name]; !ok {
+				t.Errorf("the handler requires %s but the Terraform does not set it", name)
+			}
+		}
+	})
+
+	t.Run("the handler's credential is the managed identity", func(t *testing.T) {
+		e, ok := settings["FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID"]
+		if !ok {
+			t.Fatal("FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID is not set: the handler would have no credential")
+		}
+		if reference(e) != "azurerm_user_assigned_identity.api.client_id" {
+			t.Errorf("FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID = %s, want the user-assigned identity's client id", describe(e))
+		}
+		if e := settings["AZURE_CLIENT_ID"]; reference(e) != "azuread_application.api.client_id" {
+			t.Errorf("AZURE_CLIENT_ID = %s, want the API app registration's client id", describe(e))
+		}
+	})
+
+	t.Run("the lists in this test are consistent", func(t *testing.T) {
+		for name := range platformSettings {
+			if slices.Contains(handler, name) {
+				t.Errorf("%s is a handler setting; remove it from platformSettings", name)
+			}
+			if _, ok := settings[name]; !ok {
+				t.Errorf("platformSettings lists %s but the Terraform does not set it; remove it", name)
+			}
+		}
+		for _, name := range providedAtRuntime {
+			if !slices.Contains(handler, name) {
+				t.Errorf("providedAtRuntime lists %s, which the handler does not read", name)
+			}
+		}
+	})
+}
+
+// Identifiers are the names flowbricks' parts must agree on. An empty field means the source
+// does not state that name.
+type Identifiers struct {
+	DatabricksAppID string // Azure Databricks' application id: the audience of the exchanged token
+	DatabricksScope string // the delegated permission on Azure Databricks
+	APIScope        string // the delegated scope the flowbricks API exposes to flows
+	AppRole         string // the app role app-only callers need
+}
+
+// handlerIdentifiers are the handler's values (internal/config), the reference for all others.
+func handlerIdentifiers(t *testing.T) Identifiers {
+	t.Helper()
+	if config.DatabricksScope != config.DatabricksAppID+"/.default" {
+		t.Errorf("config.DatabricksScope = %q, want %s/.default", config.DatabricksScope, config.DatabricksAppID)
+	}
+	return Identifiers{
+		DatabricksAppID: config.DatabricksAppID,
+		DatabricksScope: databricksDelegatedPermission,
+		APIScope:        config.DefaultScope,
+		AppRole:         config.DefaultAppRole,
+	}
+}
+
+// checkIdentifiers compares the identifiers another part of flowbricks states (source names it
+// in messages) with the handler's. The connector check reads connector/apiProperties.json into
+// Identifiers (the scope from oAuthSettings.scopes) and calls this.
+func checkIdentifiers(t *testing.T, source string, got Identifiers) {
+	t.Helper()
+	want := handlerIdentifiers(t)
+	for _, c := range []struct{ what, got, want string }{
+		{"Azure Databricks application id", got.DatabricksAppID, want.DatabricksAppID},
+		{"Azure Databricks delegated permission", got.DatabricksScope, want.DatabricksScope},
+		{"API scope", got.APIScope, want.APIScope},
+		{"app role", got.AppRole, want.AppRole},
+	} {
+		if c.got != "" && c.got != c.want {
+			t.Errorf("%s: %s is %q, the handler uses %q", source, c.what, c.got, c.want)
+		}
+	}
+}
+
+// terraformIdentifiers reads the identifiers from the Terraform's locals.
+func terraformIdentifiers(t *testing.T, files []tfFile) Identifiers {
+	t.Helper()
+	return Identifiers{
+		DatabricksAppID: localString(t, files, "databricks_app_id"),
+		DatabricksScope: localString(t, files, "databricks_scope"),
+		APIScope:        localString(t, files, "api_scope"),
+		AppRole:         localString(t, files, "app_role"),
+	}
+}
+
+func TestIdentifiersAgreeWithTheHandler(t *testing.T) {
+	files := parseTerraform(t)
+	tf := terraformIdentifiers(t, files)
+	for name, v := range map[string]string{"databricks_app_id": tf.DatabricksAppID, "databricks_scope": tf.DatabricksScope, "api_scope": tf.APIScope, "app_role": tf.AppRole} {
+		if v == "" {
+			t.Errorf("local.%s is empty", name)
+		}
+	}
+	checkIdentifiers(t, "infra (locals.tf)", tf)
+
+	t.Run("the handler is told the same names Entra ID issues", func(t *testing.T) {
+		settings := functionAppSettings(t, files)
+		for setting, want := range map[string]string{
+			"FLOWBRICKS_SCOPE":    "local.api_scope",
+			"FLOWBRICKS_APP_ROLE": "local.app_role",
+		} {
+			if got := reference(settings[setting]); got != want {
+				t.Errorf("app setting %s = %s, want %s", setting, describe(settings[setting]), want)
+			}
+		}
+		api := onlyBlock(t, files, "resource", "azuread_application", "api")
+		scope := nestedBlock(t, nestedBlock(t, api, "api"), "oauth2_permission_scope")
+		if got := reference(attr(t, scope, "value")); got != "local.api_scope" {
+			t.Errorf("the API's oauth2_permission_scope value = %s, want local.api_scope", describe(attr(t, scope, "value")))
+		}
+		if e := attr(t, nestedBlock(t, api, "app_role"), "value"); reference(e) != "local.app_role" {
+			t.Errorf("the API's app_role value = %s, want local.app_role", describe(e))
+		}
+		rra := nestedBlock(t, api, "required_resource_access")
+		if e := attr(t, rra, "resource_app_id"); reference(e) != "local.databricks_app_id" {
+			t.Errorf("required_resource_access resource_app_id = %s, want local.databricks_app_id", describe(e))
+		}
+		db := onlyBlock(t, files, "data", "azuread_service_principal", "databricks")
+		if e := attr(t, db, "client_id"); reference(e) != "local.databricks_app_id" {
+			t.Errorf("the Databricks service principal lookup uses client_id = %s, want local.databricks_app_id", describe(e))
+		}
+	})
+
+	t.Run("each identifier is written once, in locals.tf", func(t *testing.T) {
+		// Everywhere else refers to the locals, so changing one changes it everywhere.
+		homes := []string{"databricks_app_id", "databricks_scope", "api_scope", "app_role"}
+		values := []string{tf.DatabricksAppID, tf.DatabricksScope, tf.APIScope, tf.AppRole}
+		slices.Sort(values)
+		values = slices.Compact(values)
+		var home []hcl.Range
+		for name, a := range locals(files) {
+			if slices.Contains(homes, name) {
+				home = append(home, a.Expr.Range())
+			}
+		}
+		atHome := func(r hcl.Range) bool {
+			return slices.ContainsFunc(home, func(h hcl.Range) bool {
+				return h.Filename == r.Filename && h.Start.Byte <= r.Start.Byte && r.End.Byte <= h.End.Byte
+			})
+		}
+		guid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-`)
+		for _, f := range files {
+			hclsyntax.VisitAll(f.body, func(n hclsyntax.Node) hcl.Diagnostics {
+				lit, ok := n.(*hclsyntax.LiteralValueExpr)
+				if !ok || lit.Val.Type() != cty.String || atHome(lit.Range()) {
+					return nil
+				}
+				s := lit.Val.AsString()
+				for _, v := range values {
+					// The value itself, a path ending in it (".../user_impersonation"), or a GUID anywhere.
+					if s == v || strings.HasSuffix(s, "/"+v) || (guid.MatchString(v) && strings.Contains(s, v)) {
+						t.Errorf("%s: %q repeats an identifier; refer to its local instead", lit.Range(), s)
+					}
+				}
+				return nil
+			})
+		}
+	})
+}
+
+func TestEasyAuthFrontsTheHandler(t *testing.T) {
+	files := parseTerraform(t)
+	app := functionApp(t, files)
+	auth := nestedBlock(t, app, "auth_settings_v2")
+
+	for name, want := range map[string]cty.Value{
+		"auth_enabled":           cty.True,
+		"require_authentication": cty.True,
+		"unauthenticated_action": cty.StringVal("Return401"),
+		"require_https":          cty.True,
+	} {
+		if got := literal(t, attr(t, auth, name)); !got.RawEquals(want) {
+			t.Errorf("auth_settings_v2.%s = %#v, want %#v", name, got, want)
+		}
+	}
+	if got := localString(t, files, "health_path"); got != "/api/health" {
+		t.Errorf("local.health_path = %q, want /api/health (the handler's liveness route)", got)
+	}
+	excluded, ok := attr(t, auth, "excluded_paths").(*hclsyntax.TupleConsExpr)
+	if !ok || len(excluded.Exprs) != 1 || reference(excluded.Exprs[0]) != "local.health_path" {
+		t.Errorf("auth_settings_v2.excluded_paths must be [local.health_path]")
+	}
+	aad := nestedBlock(t, auth, "active_directory_v2")
+	if e := attr(t, aad, "allowed_audiences"); reference(e) != "local.api_audiences" {
+		t.Errorf("Easy Auth allowed_audiences = %s, want local.api_audiences", describe(e))
+	}
+	// The handler must accept exactly the audiences Easy Auth lets through.
+	aud := functionAppSettings(t, files)["FLOWBRICKS_AUDIENCES"]
+	call, ok := aud.(*hclsyntax.FunctionCallExpr)
+	if !ok || call.Name != "join" || len(call.Args) != 2 || reference(call.Args[1]) != "local.api_audiences" {
+		t.Errorf("FLOWBRICKS_AUDIENCES must be join(\",\", local.api_audiences), the list Easy Auth uses")
+	}
+
+	// Easy Auth does not satisfy function keys, so the trigger must be anonymous.
+	raw, err := os.ReadFile(filepath.Join("..", "function-trigger", "function.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn struct {
+		Bindings []struct{ Type, AuthLevel string } `json:"bindings"`
+	}
+	if err := json.Unmarshal(raw, &fn); err != nil {
+		t.Fatalf("function-trigger/function.json: %v", err)
+	}
+	for _, b := range fn.Bindings {
+		if b.Type == "httpTrigger" && b.AuthLevel != "anonymous" {
+			t.Errorf("function-trigger/function.json authLevel = %q; behind Easy Auth it must be anonymous", b.AuthLevel)
+		}
+	}
+}
+
+func TestTheManagedIdentityIsTheAPIsOnlyCredential(t *testing.T) {
+	files := parseTerraform(t)
+	for _, secretful := range []string{"azuread_application_password", "azuread_application_certificate", "azuread_service_principal_password", "azuread_service_principal_certificate"} {
+		if bs := blocks(files, "resource", secretful); len(bs) > 0 {
+			t.Errorf("%s creates a secret; the deployment must have none", secretful)
+		}
+	}
+	fic := onlyBlock(t, files, "resource", "azuread_application_federated_identity_credential")
+	for name, want := range map[string]string{
+		"application_id": "azuread_application.api.id",
+		"subject":        "azurerm_user_assigned_identity.api.principal_id",
+		"issuer":         "local.tenant_issuer",
+	} {
+		if e := attr(t, fic, name); reference(e) != want {
+			t.Errorf("federated credential %s = %s, want %s", name, describe(e), want)
+		}
+	}
+	if got := localString(t, files, "token_exchange_audience"); got != "api://AzureADTokenExchange" {
+		t.Errorf("local.token_exchange_audience = %q, want api://AzureADTokenExchange", got)
+	}
+	storage := onlyBlock(t, files, "resource", "azurerm_storage_account", "host")
+	if got := literal(t, attr(t, storage, "shared_access_key_enabled")); !got.RawEquals(cty.False) {
+		t.Error("the storage account must refuse shared keys (shared_access_key_enabled = false)")
+	}
+	if got := literal(t, attr(t, functionApp(t, files), "storage_uses_managed_identity")); !got.RawEquals(cty.True) {
+		t.Error("the Function App must reach its storage with the managed identity")
+	}
+}

@@ -1,0 +1,369 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/flowbricks/flowbricks/internal/databricks"
+)
+
+// runStatus is the answer of run-now, get-run and cancel: the flat run status of design §3,
+// plus the outputs when asked for.
+type runStatus struct {
+	databricks.Run
+	Output *runOutput `json:"output,omitempty"`
+}
+
+// failedRun is the 424 body of a terminal, unsuccessful run in wait mode: the same run status
+// with the problem fields a flow's "Configure run after" branch can test.
+type failedRun struct {
+	runStatus
+	Code      string `json:"code"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	RequestID string `json:"request_id"`
+}
+
+// runOutput is what the tasks of a run produced.
+type runOutput struct {
+	// Result is the notebook exit value of a single-task run ("" for multi-task runs: see Tasks).
+	Result     string          `json:"result"`
+	ResultJSON json.RawMessage `json:"result_json,omitempty"`
+	Tasks      []taskOutput    `json:"tasks"`
+}
+
+type taskOutput struct {
+	databricks.TaskOutput
+	// ResultJSON is Result parsed, when the notebook exited with JSON.
+	ResultJSON json.RawMessage `json:"result_json,omitempty"`
+}
+
+type jobSummary struct {
+	JobID int64  `json:"job_id"`
+	Name  string `json:"name"`
+}
+
+func (s *server) handleRunNow() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, err := decode[runNowRequest](r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		wait, err := boolQuery(r, "wait", false)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		jobs, err := s.workspace(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		jobID, err := s.resolveJob(r, jobs, req)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		caller := principalFrom(ctx)
+		token, err := idempotencyToken(r, caller.TenantID+"/"+caller.ObjectID, req)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		runID, err := jobs.RunNow(ctx, req.upstream(jobID, token))
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		s.audit(r, "run-now", jobID, runID).Str("idempotency_token", token).Msg("run triggered")
+
+		run, err := jobs.GetRun(ctx, runID)
+		if err != nil {
+			// The run exists; never lose its id because reading it back failed.
+			hlog.FromRequest(r).Warn().Err(err).Int64("run_id", runID).Msg("reading the new run failed")
+			run = databricks.Run{RunID: runID, JobID: jobID, State: "UNKNOWN", Tasks: []databricks.TaskRun{},
+				Message: "The run was triggered; its status could not be read yet."}
+		}
+		run.IdempotencyToken = token
+		if !wait {
+			respond(w, r, http.StatusOK, runStatus{Run: run})
+			return
+		}
+		q := url.Values{"wait": {"true"}}
+		for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
+			if v := r.URL.Query().Get(name); v != "" {
+				q.Set(name, v)
+			}
+		}
+		s.accepted(w, r, "/api/jobs/runs/"+strconv.FormatInt(runID, 10)+"?"+q.Encode(), runStatus{Run: run})
+	}
+}
+
+func (s *server) handleGetRun() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		runID, err := runIDParam(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		wait, err := boolQuery(r, "wait", false)
+		if err == nil {
+			_, err = boolQuery(r, "include_output", false)
+		}
+		if err == nil {
+			_, err = boolQuery(r, "fail_on_run_failure", true)
+		}
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		includeOutput, _ := boolQuery(r, "include_output", false)
+		failOnFailure, _ := boolQuery(r, "fail_on_run_failure", true)
+
+		status, err := s.runStatus(r, runID, includeOutput)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		switch {
+		case !wait:
+			respond(w, r, http.StatusOK, status)
+		case !status.Terminal:
+			s.accepted(w, r, r.URL.RequestURI(), status)
+		case status.Succeeded || !failOnFailure:
+			respond(w, r, http.StatusOK, status)
+		default:
+			respond(w, r, http.StatusFailedDependency, failedRun{
+				runStatus: status, Code: "run_failed", Title: http.StatusText(http.StatusFailedDependency),
+				Status: http.StatusFailedDependency, RequestID: requestID(r),
+				Detail: fmt.Sprintf("Run %d of job %d ended with %s. %s", status.RunID, status.JobID, orDefault(status.Result, status.State), status.Message),
+			})
+		}
+	}
+}
+
+func (s *server) handleGetRunOutput() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		runID, err := runIDParam(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		status, err := s.runStatus(r, runID, true)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		if status.Output == nil {
+			status.Output = &runOutput{Tasks: []taskOutput{}}
+		}
+		respond(w, r, http.StatusOK, status.Output)
+	}
+}
+
+func (s *server) handleCancelRun() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		runID, err := runIDParam(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		jobs, err := s.workspace(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		// Read first: the job allow-list must apply, and a run that does not exist is a 404.
+		run, err := jobs.GetRun(ctx, runID)
+		if err == nil {
+			err = s.allowJob(run.JobID)
+		}
+		if err == nil {
+			err = jobs.CancelRun(ctx, runID)
+		}
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		s.audit(r, "cancel", run.JobID, runID).Msg("run cancel requested")
+		if after, err := jobs.GetRun(ctx, runID); err == nil {
+			run = after
+		}
+		respond(w, r, http.StatusOK, runStatus{Run: run})
+	}
+}
+
+func (s *server) handleListJobs() http.HandlerFunc {
+	const defaultLimit, maxLimit = 100, 1000
+	return func(w http.ResponseWriter, r *http.Request) {
+		limit := defaultLimit
+		if raw := r.URL.Query().Get("limit"); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < 1 || n > maxLimit {
+				writeProblem(w, r, invalidRequest("Query parameter limit must be an integer from 1 to %d.", maxLimit))
+				return
+			}
+			limit = n
+		}
+		jobs, err := s.workspace(r)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		found, err := jobs.ListJobs(r.Context(), strings.TrimSpace(r.URL.Query().Get("name")), limit)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		out := make([]jobSummary, 0, len(found))
+		for _, j := range found {
+			if s.allowJob(j.JobID) == nil {
+				out = append(out, jobSummary{JobID: j.JobID, Name: j.Name})
+			}
+		}
+		respond(w, r, http.StatusOK, out)
+	}
+}
+
+func (s *server) handleHealth() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		respond(w, r, http.StatusOK, map[string]string{"status": "ok"})
+	}
+}
+
+// runStatus reads a run (and its outputs when asked and the run is over).
+func (s *server) runStatus(r *http.Request, runID int64, includeOutput bool) (runStatus, error) {
+	jobs, err := s.workspace(r)
+	if err != nil {
+		return runStatus{}, err
+	}
+	run, err := jobs.GetRun(r.Context(), runID)
+	if err == nil {
+		err = s.allowJob(run.JobID)
+	}
+	if err != nil {
+		return runStatus{}, err
+	}
+	status := runStatus{Run: run}
+	if includeOutput && run.Terminal {
+		outputs, err := jobs.RunOutputs(r.Context(), run)
+		if err != nil {
+			return runStatus{}, err
+		}
+		status.Output = newRunOutput(outputs)
+	}
+	return status, nil
+}
+
+func newRunOutput(outputs []databricks.TaskOutput) *runOutput {
+	out := &runOutput{Tasks: make([]taskOutput, 0, len(outputs))}
+	for _, o := range outputs {
+		out.Tasks = append(out.Tasks, taskOutput{TaskOutput: o, ResultJSON: asJSON(o.Result)})
+	}
+	if len(outputs) == 1 {
+		out.Result = outputs[0].Result
+		out.ResultJSON = asJSON(out.Result)
+	}
+	return out
+}
+
+// asJSON returns s as raw JSON when it is a JSON object or array, else nil (omitted). Scalars
+// stay in the string field: a notebook that exits with "42" means the string "42".
+func asJSON(s string) json.RawMessage {
+	t := strings.TrimSpace(s)
+	if (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Valid([]byte(t)) {
+		return json.RawMessage(t)
+	}
+	return nil
+}
+
+// accepted answers 202 with an absolute Location to poll and how long to wait before polling.
+func (s *server) accepted(w http.ResponseWriter, r *http.Request, pathAndQuery string, body any) {
+	w.Header().Set("Location", s.publicBase(r)+pathAndQuery)
+	w.Header().Set("Retry-After", strconv.Itoa(int(s.Config.PollInterval.Seconds())))
+	respond(w, r, http.StatusAccepted, body)
+}
+
+// publicBase is the scheme and host flows reach flowbricks at. In forwarding mode the Functions
+// host rewrites Host to 127.0.0.1, so the request is only the last resort (local use).
+func (s *server) publicBase(r *http.Request) string {
+	switch {
+	case s.Config.PublicURL != "":
+		return s.Config.PublicURL
+	case s.Config.WebsiteHostname != "":
+		return "https://" + s.Config.WebsiteHostname
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// workspace picks the Databricks workspace a request names (?workspace=), "default" if none.
+// Only configured workspaces exist: a host is never taken from the request.
+func (s *server) workspace(r *http.Request) (Jobs, error) {
+	name := r.URL.Query().Get("workspace")
+	if name == "" {
+		name = "default"
+	}
+	jobs, ok := s.Workspaces[name]
+	if !ok {
+		names := make([]string, 0, len(s.Workspaces))
+		for n := range s.Workspaces {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return nil, invalidRequest("Workspace %q is not configured; known workspaces: %s.", truncate(name, 64), strings.Join(names, ", "))
+	}
+	return jobs, nil
+}
+
+// resolveJob returns the job id a run-now names, looking a name up with the Jobs API's exact
+// (case-insensitive) name filter.
+func (s *server) resolveJob(r *http.Request, jobs Jobs, req runNowRequest) (int64, error) {
+	if req.JobID != nil {
+		return *req.JobID, s.allowJob(*req.JobID)
+	}
+	found, err := jobs.ListJobs(r.Context(), req.JobName, 100)
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	var id int64
+	for _, j := range found {
+		if strings.EqualFold(j.Name, req.JobName) && s.allowJob(j.JobID) == nil {
+			id = j.JobID
+			ids = append(ids, strconv.FormatInt(j.JobID, 10))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return 0, newProblem(http.StatusNotFound, "job_not_found",
+			fmt.Sprintf("No job named %q is visible to the caller (names match exactly, ignoring case).", req.JobName))
+	case 1:
+		return id, nil
+	}
+	return 0, newProblem(http.StatusConflict, "ambiguous_job_name",
+		fmt.Sprintf("%d jobs are named %q (job ids %s); send job_id instead.", len(ids), req.JobName, strings.Join(ids, ", ")))
+}
+
+// allowJob applies the optional job allow-list (FLOWBRICKS_JOBS).
+func (s *server) allowJob(jobID int64) error {
+	if len(s.Config.Jobs) == 0 || slices.Contains(s.Config.Jobs, jobID) {
+		return nil
+	}
+	return newProblem(http.StatusForbidden, "job_not_allowed",
+		fmt.Sprintf("Job %d is not exposed through flowbricks; an administrator lists allowed jobs in FLOWBRICKS_JOBS.", jobID))
+}

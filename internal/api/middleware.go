@@ -1,0 +1,122 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/entra"
+)
+
+type ctxKey int
+
+const principalKey ctxKey = iota
+
+// recoverPanics turns a panic into a 500 problem. The panic value is logged with its stack but
+// never sent; the stack holds no request data.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error().Str("request_id", requestID(r)).Str("stack", string(debug.Stack())).Msg("panic while serving a request")
+				writeProblem(w, r, newProblem(http.StatusInternalServerError, "internal_error",
+					"flowbricks failed unexpectedly; the request id identifies the log entry."))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests gives every request a logger carrying its request id and the workflow run id of
+// the flow that sent it, and writes one access line when it ends. Only the path is logged, never
+// the query (function keys travel there) or any header but the workflow ones.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	withID := hlog.RequestIDHandler("request_id", "X-Request-Id")
+	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
+		level := zerolog.InfoLevel
+		if r.URL.Path == "/" || r.URL.Path == "/api/health" {
+			level = zerolog.DebugLevel
+		}
+		hlog.FromRequest(r).WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", status).Int("bytes", size).Dur("duration", d).Msg("request")
+	})
+	workflow := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if run := r.Header.Get(headerWorkflowRunID); run != "" {
+				l := hlog.FromRequest(r)
+				l.UpdateContext(func(c zerolog.Context) zerolog.Context {
+					return c.Str("workflow_run_id", truncate(run, 80)).Str("workflow_action", truncate(r.Header.Get(headerWorkflowOperation), 80))
+				})
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	return hlog.NewHandler(s.Logger)(withID(workflow(access(next))))
+}
+
+// limitTime bounds the whole request, upstream calls included.
+func (s *server) limitTime(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// authenticate validates the caller's token, exchanges it for a Databricks token and puts both
+// the principal and the Databricks token into the request context.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		principal, incoming, err := s.Auth.Validate(ctx, r.Header.Get("Authorization"))
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		l := hlog.FromRequest(r)
+		l.UpdateContext(func(c zerolog.Context) zerolog.Context {
+			c = c.Str("caller_oid", principal.ObjectID).Str("caller_app", principal.AppID)
+			if principal.Kind == entra.App {
+				c = c.Str("caller_kind", "app")
+			}
+			return c
+		})
+		dbxToken, _, err := s.Exchanger.TokenFor(ctx, principal, incoming)
+		if err != nil {
+			writeProblem(w, r, err)
+			return
+		}
+		ctx = context.WithValue(ctx, principalKey, principal)
+		ctx = databricks.WithToken(ctx, dbxToken.Reveal())
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func principalFrom(ctx context.Context) entra.Principal {
+	p, _ := ctx.Value(principalKey).(entra.Principal)
+	return p
+}
+
+func requestID(r *http.Request) string {
+	if id, ok := hlog.IDFromRequest(r); ok {
+		return id.String()
+	}
+	return ""
+}
+
+// audit starts the log line every state-changing call writes: who (user or app), through which
+// workflow run (already in the logger context), what job and run.
+func (s *server) audit(r *http.Request, action string, jobID, runID int64) *zerolog.Event {
+	p := principalFrom(r.Context())
+	return hlog.FromRequest(r).Info().Bool("audit", true).Str("action", action).
+		Str("caller_name", p.Name).Str("caller_tenant", p.TenantID).
+		Int64("job_id", jobID).Int64("run_id", runID)
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/rs/zerolog/hlog"
+
+	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/entra"
+)
+
+// problem is an RFC 9457 problem document with flowbricks' stable code. Detail is written for
+// the person fixing the flow; it may carry Databricks' or Entra's own explanation, never a token.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	RequestID string `json:"request_id"`
+
+	retryAfter      time.Duration
+	wwwAuthenticate string
+	cause           error // logged, never sent
+}
+
+func (p *problem) Error() string { return p.Code + ": " + p.Detail }
+
+func newProblem(status int, code, detail string) *problem {
+	return &problem{Status: status, Code: code, Title: http.StatusText(status), Detail: detail}
+}
+
+func invalidRequest(format string, args ...any) *problem {
+	return newProblem(http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...))
+}
+
+// problemFor turns any error into the problem the caller sees. It is the one place where
+// errors from Entra ID, Databricks and request decoding are classified.
+func problemFor(err error) *problem {
+	var p *problem
+	if errors.As(err, &p) {
+		return p
+	}
+	p = classify(err)
+	p.cause = err
+	return p
+}
+
+func classify(err error) *problem {
+	var invalid *entra.InvalidTokenError
+	var forbidden *entra.ForbiddenError
+	var exchange *entra.ExchangeError
+	var dbx *databricks.Error
+	switch {
+	case errors.As(err, &exchange): // first: an exchange error also matches ErrInvalidToken/ErrUnavailable
+		return exchangeProblem(exchange)
+	case errors.Is(err, entra.ErrNoCredentials):
+		p := newProblem(http.StatusUnauthorized, "unauthenticated",
+			"Send an Entra ID access token for the flowbricks API in the Authorization header (Bearer).")
+		p.wwwAuthenticate = `Bearer`
+		return p
+	case errors.As(err, &invalid):
+		p := newProblem(http.StatusUnauthorized, "unauthenticated", "The access token was rejected: "+invalid.Reason+".")
+		p.wwwAuthenticate = `Bearer error="invalid_token", error_description="` + quoteSafe(invalid.Reason) + `"`
+		return p
+	case errors.As(err, &forbidden) && forbidden.Code == entra.CodeInsufficientScope:
+		// 401 rather than RFC 6750's 403: the caller must get a token with the scope, i.e.
+		// authenticate again, and flows treat 401 as "fix the connection".
+		p := newProblem(http.StatusUnauthorized, "unauthenticated", "The access token was rejected: "+forbidden.Reason+".")
+		p.wwwAuthenticate = `Bearer error="insufficient_scope", error_description="` + quoteSafe(forbidden.Reason) + `"`
+		return p
+	case errors.As(err, &forbidden):
+		return newProblem(http.StatusForbidden, forbidden.Code, forbidden.Reason)
+	case errors.Is(err, entra.ErrUnavailable):
+		p := newProblem(http.StatusServiceUnavailable, "upstream_unavailable",
+			"Microsoft Entra ID could not be reached to check the token; try again shortly.")
+		p.retryAfter = 10 * time.Second
+		return p
+	case errors.As(err, &dbx):
+		return databricksProblem(dbx)
+	}
+	return newProblem(http.StatusInternalServerError, "internal_error", "flowbricks failed unexpectedly; the request id identifies the log entry.")
+}
+
+func exchangeProblem(e *entra.ExchangeError) *problem {
+	detail := e.Description
+	switch e.Kind {
+	case entra.ConsentRequired:
+		return newProblem(http.StatusForbidden, "consent_required",
+			"The flowbricks API has no consent to call Azure Databricks for this user (delegated permission "+
+				"AzureDatabricks user_impersonation). A tenant administrator must grant admin consent to the flowbricks API "+
+				"app registration. Entra ID said: "+detail)
+	case entra.InteractionRequired:
+		p := newProblem(http.StatusUnauthorized, "interaction_required",
+			"Entra ID requires the user to sign in again (for example multi-factor authentication or a Conditional Access "+
+				"policy for Azure Databricks). Re-authenticate the connection with the claims challenge in WWW-Authenticate. "+
+				"Entra ID said: "+detail)
+		p.wwwAuthenticate = `Bearer error="insufficient_claims", error_description="interaction required"`
+		if e.Claims != "" {
+			p.wwwAuthenticate += `, claims="` + base64.StdEncoding.EncodeToString([]byte(e.Claims)) + `"`
+		}
+		return p
+	case entra.InvalidAssertion:
+		p := newProblem(http.StatusUnauthorized, "unauthenticated",
+			"Entra ID refused to exchange the access token (expired or revoked); get a new token. Entra ID said: "+detail)
+		p.wwwAuthenticate = `Bearer error="invalid_token", error_description="token exchange refused"`
+		return p
+	case entra.Unavailable:
+		p := newProblem(http.StatusServiceUnavailable, "upstream_unavailable",
+			"Microsoft Entra ID is not answering; try again shortly. "+detail)
+		p.retryAfter = max(e.RetryAfter, 5*time.Second)
+		return p
+	default: // Misconfigured and anything unexpected: the operator must act, not the caller.
+		return newProblem(http.StatusInternalServerError, "misconfigured",
+			"flowbricks' own credential towards Entra ID was refused; an administrator must check the app registration "+
+				"and its credential (see the troubleshooting guide). Entra ID said: "+detail)
+	}
+}
+
+func databricksProblem(e *databricks.Error) *problem {
+	switch {
+	case errors.Is(e, databricks.ErrJobNotFound):
+		return newProblem(http.StatusNotFound, "job_not_found", orDefault(e.Detail, "The job does not exist in the workspace."))
+	case errors.Is(e, databricks.ErrRunNotFound):
+		return newProblem(http.StatusNotFound, "run_not_found", orDefault(e.Detail, "The run does not exist in the workspace."))
+	case errors.Is(e, databricks.ErrPermissionDenied):
+		return newProblem(http.StatusForbidden, "forbidden",
+			"Databricks refused the request for this user: "+e.Detail+
+				" (a job owner or workspace admin grants CAN_VIEW to read runs and CAN_MANAGE_RUN to trigger or cancel them).")
+	case errors.Is(e, databricks.ErrNotInWorkspace):
+		return newProblem(http.StatusForbidden, "not_in_workspace",
+			"The signed-in user is not a member of the Databricks workspace (Databricks answered: "+
+				orDefault(e.Detail, "User not authorized")+"). A workspace admin must add the user, or a group the user is in.")
+	case errors.Is(e, databricks.ErrThrottled):
+		p := newProblem(http.StatusTooManyRequests, "throttled", "Databricks is rate-limiting requests; retry later. "+e.Detail)
+		p.retryAfter = max(e.RetryAfter, 5*time.Second)
+		return p
+	case errors.Is(e, databricks.ErrUnavailable):
+		p := newProblem(http.StatusServiceUnavailable, "upstream_unavailable", "Databricks did not answer in time; retry later. "+e.Detail)
+		p.retryAfter = max(e.RetryAfter, 5*time.Second)
+		return p
+	case errors.Is(e, databricks.ErrInvalidRequest):
+		return newProblem(http.StatusBadRequest, "invalid_request", "Databricks rejected the request: "+e.Detail)
+	case errors.Is(e, databricks.ErrUnauthenticated):
+		return newProblem(http.StatusBadGateway, "upstream_error",
+			"Databricks did not accept the exchanged token; check that the workspace is in the same tenant and that the "+
+				"flowbricks API has the AzureDatabricks user_impersonation permission. "+e.Detail)
+	default:
+		return newProblem(http.StatusBadGateway, "upstream_error", "Databricks failed: "+orDefault(e.Detail, "no detail"))
+	}
+}
+
+// writeProblem sends p and logs it with its hidden cause. 5xx are logged as errors, the rest as
+// warnings; both carry the request id the caller sees.
+func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	p.RequestID = requestID(r)
+	if p.Type == "" {
+		p.Type = "https://github.com/flowbricks/flowbricks/blob/main/docs/troubleshooting.md#" + p.Code
+	}
+	level := zerolog.WarnLevel
+	if p.Status >= 500 {
+		level = zerolog.ErrorLevel
+	}
+	ev := hlog.FromRequest(r).WithLevel(level).Str("code", p.Code).Int("status", p.Status)
+	if p.cause != nil {
+		ev = ev.AnErr("cause", p.cause)
+	}
+	ev.Msg(p.Detail)
+
+	if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(p.retryAfter.Round(time.Second)/time.Second)))
+	}
+	if p.wwwAuthenticate != "" {
+		w.Header().Set("WWW-Authenticate", p.wwwAuthenticate)
+	}
+	encode(w, r, p.Status, "application/problem+json", p)
+}
+
+func quoteSafe(s string) string {
+	return strings.NewReplacer(`"`, "'", `\`, "/", "\r", " ", "\n", " ").Replace(s)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,28 @@
+// Package databricks calls the Azure Databricks Jobs API (2.2) as the signed-in
+// user and translates the answers into flowbricks' own types and errors.
+//
+// One [Client] serves every user of a workspace. It wraps a single
+// databricks-sdk-go client (client.New + jobs.NewJobs — not the ~200-service
+// WorkspaceClient) whose credentials strategy reads the per-request bearer
+// token from the request context ([WithToken]); nothing user-specific is
+// stored in the client. Building it makes no network call.
+//
+// What this package decides, so that callers do not have to:
+//
+//   - SDK configuration: no config loaders (stray DATABRICKS_* variables and
+//     ~/.databrickscfg are ignored), no /.well-known/databricks-config call,
+//     no client-wide 15 requests/second limiter, a bounded SDK retry window
+//     for 429/503, a per-call deadline, and SDK logging capped at Info so
+//     neither the Authorization header nor request/response bodies are ever
+//     logged by the SDK (see [New]).
+//   - The run status shape of the design (§3): [Run], [TaskRun] and
+//     [TaskOutput], flat and never null, with the state/result/terminal/
+//     succeeded rules documented on [Run].
+//   - Error classification: every error returned by an operation is an
+//     [*Error] whose Kind is one of the Err* sentinels, so callers use
+//     errors.Is / errors.As and never look at SDK types (see [Error]).
+//
+// The SDK's run waiter (RunNow(...).Get()) is never used: it panics on a run
+// without "state", ignores result_state and captures the request context.
+// Callers poll with [Client.GetRun].
+package databricks

@@ -1,0 +1,337 @@
+package databricks
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go/apierr"
+)
+
+// Error kinds. Every error returned by a [Client] operation is an [*Error]
+// whose Unwrap returns exactly one of these, so errors.Is(err, ErrRunNotFound)
+// and friends work without knowing any SDK type.
+var (
+	// ErrJobNotFound: the job id does not exist (or the caller cannot see it
+	// and Databricks answers "does not exist").
+	ErrJobNotFound = errors.New("job not found")
+	// ErrRunNotFound: the run id does not exist (or was removed after 60 days).
+	ErrRunNotFound = errors.New("run not found")
+	// ErrPermissionDenied: Databricks answered 403 PERMISSION_DENIED; Detail
+	// carries its message (e.g. "User x does not have ... permissions on job N").
+	ErrPermissionDenied = errors.New("permission denied by Databricks")
+	// ErrNotInWorkspace: a 403 that is not PERMISSION_DENIED, in practice the
+	// Jetty "User not authorized" page for a principal the workspace does not
+	// know.
+	ErrNotInWorkspace = errors.New("the caller is not a user of the Databricks workspace")
+	// ErrUnauthenticated: Databricks rejected the token (401).
+	ErrUnauthenticated = errors.New("token rejected by Databricks")
+	// ErrThrottled: 429 after the SDK's retries ran out; RetryAfter is set.
+	ErrThrottled = errors.New("throttled by Databricks")
+	// ErrUnavailable: 503, transport errors, timeouts and context deadlines;
+	// RetryAfter is set.
+	ErrUnavailable = errors.New("workspace unavailable")
+	// ErrUpstream: any other server-side failure (500, 502, 504, unparseable
+	// answers, an endpoint that does not exist at the configured host).
+	ErrUpstream = errors.New("unexpected answer from Databricks")
+	// ErrInvalidRequest: any other 4xx, or a request rejected before sending;
+	// Detail says why.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrNoToken: the context carries no usable token (see [WithToken]); no
+	// request was sent.
+	ErrNoToken = errors.New("no Databricks token for the request")
+)
+
+// DefaultRetryAfter is the RetryAfter of ErrThrottled and ErrUnavailable
+// errors when Databricks did not say how long to wait (it usually does not,
+// research §2.1). It matches the SDK's own maximum backoff step.
+const DefaultRetryAfter = 10 * time.Second
+
+// maxRetryAfter caps a server-sent Retry-After so a bogus value cannot park a
+// flow for hours.
+const maxRetryAfter = 10 * time.Minute
+
+// Operation names used in [Error.Op].
+const (
+	OpRunNow    = "run-now"
+	OpGetRun    = "get-run"
+	OpGetOutput = "get-output"
+	OpCancelRun = "cancel-run"
+	OpListJobs  = "list-jobs"
+)
+
+// Error is the only error type operations return.
+//
+// It never holds the SDK error itself: the SDK's APIError keeps the HTTP
+// request, and with it the Authorization header. Only plain strings and
+// numbers are copied out, and Detail is scrubbed of the caller's token.
+type Error struct {
+	Kind       error  // one of the Err* sentinels of this package
+	Op         string // one of the Op* constants
+	Detail     string // Databricks' message (e.g. the PERMISSION_DENIED text) or what went wrong locally — never a token
+	RequestID  string // Databricks request id when it sent one (RequestInfo detail or X-Request-Id header)
+	StatusCode int    // HTTP status from Databricks; 0 when no answer was received
+	// RetryAfter is set for ErrThrottled and ErrUnavailable: Databricks'
+	// Retry-After header or RetryInfo detail if present, else DefaultRetryAfter.
+	RetryAfter time.Duration
+}
+
+// Error returns e.g. `databricks get-run: run not found: Run 42 does not exist. (HTTP 400)`.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("databricks")
+	if e.Op != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Op)
+	}
+	b.WriteString(": ")
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("error")
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.StatusCode != 0 || e.RequestID != "" {
+		b.WriteString(" (")
+		if e.StatusCode != 0 {
+			b.WriteString("HTTP ")
+			b.WriteString(strconv.Itoa(e.StatusCode))
+		}
+		if e.RequestID != "" {
+			if e.StatusCode != 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("request id ")
+			b.WriteString(e.RequestID)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns Kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// The SDK's own "does not exist" patterns (apierr/error_overrides.go). The SDK
+// applies them only to GET jobs/get and runs/get*; run-now and runs/cancel are
+// POSTs, so we match the message ourselves for every operation.
+var (
+	jobNotExistRe = regexp.MustCompile(`Job .* does not exist`)
+	runNotExistRe = regexp.MustCompile(`Run .* does not exist|Run: .* in job: .* doesn't exist`)
+)
+
+// classify turns whatever the SDK returned into an *Error. token is the
+// caller's token, scrubbed from any text we copy. ctx is the call's context
+// (to tell a deadline from other transport failures).
+//
+// Mapping (research §2; rows are tested in TestErrorMapping):
+//
+//	no/invalid token in ctx (our credentials provider)   → ErrNoToken
+//	401                                                  → ErrUnauthenticated
+//	403 error_code PERMISSION_DENIED                     → ErrPermissionDenied (Detail = message)
+//	403 PRIVATE_LINK_VALIDATION_ERROR (SDK-synthesized)  → ErrUpstream (the deployment's network, not the caller)
+//	403 anything else (Jetty HTML "User not authorized") → ErrNotInWorkspace
+//	429 / RESOURCE_EXHAUSTED / REQUEST_LIMIT_EXCEEDED    → ErrThrottled (after the SDK's retries ran out)
+//	503                                                  → ErrUnavailable
+//	other 5xx (500/502/504 — HTML bodies parse as UNKNOWN, so by StatusCode) → ErrUpstream
+//	4xx "Job … does not exist"                           → ErrJobNotFound (run-now: the SDK maps it to bad request only)
+//	4xx "Run … does not exist" / "Run: … in job: … doesn't exist" → ErrRunNotFound
+//	404 ENDPOINT_NOT_FOUND or unparseable body           → ErrUpstream (wrong host or API path)
+//	404 / RESOURCE_DOES_NOT_EXIST otherwise              → ErrJobNotFound or ErrRunNotFound by operation
+//	other 4xx                                            → ErrInvalidRequest (Detail = message)
+//	transport errors, timeouts, ctx deadline/cancel      → ErrUnavailable
+//	anything else (e.g. an undecodable 200 body)         → ErrUpstream
+func classify(ctx context.Context, op, token string, err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var own *Error
+	if errors.As(err, &own) {
+		return own
+	}
+	e := &Error{Op: op}
+	if errors.Is(err, ErrNoToken) {
+		e.Kind = ErrNoToken
+		e.Detail = "the request context carries no usable Databricks token"
+		return e
+	}
+
+	var apiErr *apierr.APIError
+	if errors.As(err, &apiErr) {
+		classifyAPIError(e, op, apiErr)
+		e.Detail = scrub(e.Detail, token)
+		return e
+	}
+
+	ctxErr := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	switch {
+	case isTransportError(err) && !ctxErr:
+		// e.g. connection refused, reset, TLS failure, the SDK's inactivity
+		// timeout — possibly after the deadline ended the SDK's retries.
+		e.Kind = ErrUnavailable
+		e.Detail = scrub(transportDetail(err), token)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		e.Kind = ErrUnavailable
+		e.Detail = "no answer from Databricks before the deadline"
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		e.Kind = ErrUnavailable
+		e.Detail = "the call to Databricks was canceled"
+	default:
+		e.Kind = ErrUpstream
+		e.Detail = scrub(err.Error(), token)
+	}
+	if e.Kind == ErrUnavailable {
+		e.RetryAfter = DefaultRetryAfter
+	}
+	return e
+}
+
+func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
+	status, code, msg := apiErr.StatusCode, apiErr.ErrorCode, apiErr.Message
+	e.StatusCode = status
+	e.Detail = msg
+	e.RequestID = requestID(apiErr)
+
+	switch {
+	case status == http.StatusUnauthorized:
+		e.Kind = ErrUnauthenticated
+	case status == http.StatusForbidden && code == "PERMISSION_DENIED":
+		e.Kind = ErrPermissionDenied
+	case status == http.StatusForbidden && code == "PRIVATE_LINK_VALIDATION_ERROR":
+		e.Kind = ErrUpstream
+	case status == http.StatusForbidden:
+		e.Kind = ErrNotInWorkspace
+	case status == http.StatusTooManyRequests || errors.Is(apiErr, apierr.ErrTooManyRequests):
+		e.Kind = ErrThrottled
+		e.RetryAfter = retryAfter(apiErr)
+	case status == http.StatusServiceUnavailable:
+		e.Kind = ErrUnavailable
+		e.RetryAfter = retryAfter(apiErr)
+	case status >= 500:
+		e.Kind = ErrUpstream
+	case status >= 400 && jobNotExistRe.MatchString(msg):
+		e.Kind = ErrJobNotFound
+	case status >= 400 && runNotExistRe.MatchString(msg):
+		e.Kind = ErrRunNotFound
+	case status == http.StatusNotFound && (code == "ENDPOINT_NOT_FOUND" || code == "UNKNOWN" || code == ""):
+		e.Kind = ErrUpstream
+	case status == http.StatusNotFound || errors.Is(apiErr, apierr.ErrNotFound):
+		e.Kind = notFoundFor(op)
+	case status >= 400:
+		e.Kind = ErrInvalidRequest
+	default:
+		e.Kind = ErrUpstream
+	}
+}
+
+func notFoundFor(op string) error {
+	switch op {
+	case OpRunNow, OpListJobs:
+		return ErrJobNotFound
+	default:
+		return ErrRunNotFound
+	}
+}
+
+// requestID prefers the RequestInfo error detail Databricks puts in JSON error
+// bodies, then the X-Request-Id response header.
+func requestID(apiErr *apierr.APIError) string {
+	if ri := apiErr.ErrorDetails().RequestInfo; ri != nil && ri.RequestID != "" {
+		return ri.RequestID
+	}
+	if h := responseHeader(apiErr); h != nil {
+		return h.Get("X-Request-Id")
+	}
+	return ""
+}
+
+// retryAfter reads Retry-After (seconds or HTTP date), then the RetryInfo
+// detail, else DefaultRetryAfter. The SDK ignores both while retrying
+// (research §3.6); we only pass them on to the caller.
+func retryAfter(apiErr *apierr.APIError) time.Duration {
+	if h := responseHeader(apiErr); h != nil {
+		if d, ok := parseRetryAfter(h.Get("Retry-After"), time.Now()); ok {
+			return d
+		}
+	}
+	if ri := apiErr.ErrorDetails().RetryInfo; ri != nil && ri.RetryDelay > 0 {
+		return clampRetryAfter(ri.RetryDelay)
+	}
+	return DefaultRetryAfter
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return clampRetryAfter(time.Duration(secs) * time.Second), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return clampRetryAfter(t.Sub(now).Round(time.Second)), true
+	}
+	return 0, false
+}
+
+func clampRetryAfter(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return time.Second
+	case d > maxRetryAfter:
+		return maxRetryAfter
+	default:
+		return d
+	}
+}
+
+// responseHeader reads the headers of the failed response. ResponseWrapper is
+// marked experimental by the SDK, hence the nil checks; only the response
+// headers are read, never the request (which holds Authorization).
+func responseHeader(apiErr *apierr.APIError) http.Header {
+	rw := apiErr.ResponseWrapper
+	if rw == nil || rw.Response == nil {
+		return nil
+	}
+	return rw.Response.Header
+}
+
+func isTransportError(err error) bool {
+	var urlErr *url.Error
+	var netErr net.Error
+	return errors.As(err, &urlErr) || errors.As(err, &netErr)
+}
+
+// transportDetail keeps the cause of a *url.Error ("dial tcp …: connection
+// refused") without the "Get <url>:" prefix.
+func transportDetail(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.Err != nil {
+		return "cannot reach Databricks: " + urlErr.Err.Error()
+	}
+	return "cannot reach Databricks: " + err.Error()
+}
+
+// scrub removes the caller's token from text copied out of upstream answers,
+// in case a server (or proxy) echoes the Authorization header back.
+func scrub(s, token string) string {
+	if token == "" || !strings.Contains(s, token) {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "[REDACTED]")
+}

@@ -1,0 +1,21 @@
+// Package entra is flowbricks' boundary to Microsoft Entra ID.
+//
+// It does two things and nothing else:
+//
+//   - [Validator] checks the bearer token a flow sends (RFC 6750 header syntax, RS256 signature
+//     against the tenant's published keys, lifetime, audience, the issuer that matches the token
+//     version, tenant, and the delegated scope or the allow-listed app caller + app role) and
+//     turns it into a [Principal].
+//   - [Exchanger] turns a validated principal into an Azure Databricks access token: On-Behalf-Of
+//     for users, the handler's own client-credentials token for allow-listed app callers. Results
+//     are cached per incoming token (keyed by its SHA-256, never shared between tokens) and
+//     concurrent first requests for one token share a single Entra call.
+//
+// Nothing here reads environment variables itself (the caller passes options; azidentity's managed
+// identity credential reads the App Service IDENTITY_ENDPOINT/IDENTITY_HEADER on its own), and
+// nothing touches the network at construction: discovery documents and signing keys are fetched on
+// first use, cached, and a failed first fetch is retried on a later request.
+//
+// Tokens and secrets cross this package's boundary only as [Token], which renders as [REDACTED]
+// everywhere (fmt, JSON, text, slog); errors and log lines never contain them.
+package entra

@@ -1,0 +1,335 @@
+package entra
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+)
+
+// DatabricksScope is the Azure Databricks resource (2ff814a6-…, the same for public, US Gov and
+// China clouds) with /.default.
+const DatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
+
+// Defaults for [ExchangerOptions].
+const (
+	DefaultCacheSize       = 10_000
+	DefaultRefreshBefore   = 5 * time.Minute
+	DefaultExchangeTimeout = 30 * time.Second
+)
+
+// ExchangerOptions configures [NewExchanger].
+type ExchangerOptions struct {
+	// AuthorityHost (empty = public cloud), TenantID and ClientID of the flowbricks API registration.
+	AuthorityHost, TenantID, ClientID string
+	// Credential is the API's own credential (exactly one kind).
+	Credential CredentialOptions
+	// Scope requested; default DatabricksScope.
+	Scope string
+	// HTTPClient for Entra (and the managed identity endpoint); nil = a default client with a timeout.
+	HTTPClient *http.Client
+	// CacheSize bounds the number of cached exchanged tokens; default DefaultCacheSize.
+	CacheSize int
+	// RefreshBefore: a cached token is served only while it has more than this left; default
+	// DefaultRefreshBefore.
+	RefreshBefore time.Duration
+	// ExchangeTimeout bounds one exchange (all Entra calls it makes, retries included); it runs on
+	// its own context so one caller giving up does not fail the others waiting for it.
+	// Default DefaultExchangeTimeout.
+	ExchangeTimeout time.Duration
+	// Now is the clock for cache expiry; default time.Now.
+	Now func() time.Time
+	// Logger gets exchange failures (kind, AADSTS, trace/correlation ids). Tokens are never logged.
+	Logger zerolog.Logger
+}
+
+// CacheStats are counters of the exchanged-token cache.
+type CacheStats struct {
+	Hits, Misses uint64 // TokenFor calls for users served from / not from the cache
+	Entries      int    // entries currently cached (some may be due for refresh)
+	Evictions    uint64 // entries dropped because the cache was full
+	// InflightDedupes counts calls that waited for an exchange another call had already started
+	// for the same incoming token instead of calling Entra themselves.
+	InflightDedupes uint64
+}
+
+// Exchanger gets Azure Databricks tokens for validated principals. Safe for concurrent use.
+type Exchanger struct {
+	tenantID, clientID, scope string
+	cred                      *clientCredential
+	clientOpts                azcore.ClientOptions
+	disableInstanceDiscovery  bool
+	app                       azcore.TokenCredential
+	refreshBefore, timeout    time.Duration
+	now                       func() time.Time
+	log                       zerolog.Logger
+
+	mu    sync.Mutex // guards cache (simplelru is not safe for concurrent use)
+	cache *simplelru.LRU[[sha256.Size]byte, cacheEntry]
+	sf    singleflight.Group
+
+	hits, misses, evictions, dedupes atomic.Uint64
+}
+
+type cacheEntry struct {
+	token     Token
+	expiresOn time.Time
+}
+
+// NewExchanger checks the options and loads the credential (reading a certificate file if one is
+// configured). It makes no network call.
+func NewExchanger(o ExchangerOptions) (*Exchanger, error) {
+	authority, err := normalizeAuthorityHost(o.AuthorityHost)
+	if err != nil {
+		return nil, fmt.Errorf("entra: exchanger: %w", err)
+	}
+	if err := checkTenantID(o.TenantID); err != nil {
+		return nil, fmt.Errorf("entra: exchanger: %w", err)
+	}
+	if strings.TrimSpace(o.ClientID) == "" {
+		return nil, errors.New("entra: exchanger: client ID is required")
+	}
+	scope := o.Scope
+	if scope == "" {
+		scope = DatabricksScope
+	}
+	size := o.CacheSize
+	switch {
+	case size == 0:
+		size = DefaultCacheSize
+	case size < 0:
+		return nil, errors.New("entra: exchanger: cache size must be positive")
+	}
+	refreshBefore := o.RefreshBefore
+	switch {
+	case refreshBefore == 0:
+		refreshBefore = DefaultRefreshBefore
+	case refreshBefore < 0:
+		return nil, errors.New("entra: exchanger: refresh-before must not be negative")
+	}
+	timeout := o.ExchangeTimeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultExchangeTimeout
+	case timeout < 0:
+		return nil, errors.New("entra: exchanger: exchange timeout must be positive")
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	client := o.HTTPClient
+	if client == nil {
+		client = defaultHTTPClient(timeout)
+	}
+
+	clientOpts := azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}},
+		Transport: newEntraTransport(client, now),
+		// One retry at most for 408/429/5xx, never waiting long: the exchange timeout and the
+		// caller's deadline bound the call anyway, and a Retry-After beyond MaxRetryDelay is
+		// returned to the caller (as Unavailable + RetryAfter) instead of being slept on.
+		Retry: policy.RetryOptions{MaxRetries: 1, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Second},
+	}
+	cred, err := loadCredential(o.Credential, authority, clientOpts)
+	if err != nil {
+		return nil, fmt.Errorf("entra: exchanger: %w", err)
+	}
+	disableID := !isMicrosoftAuthorityHost(authority)
+	app, err := cred.appCredential(o.TenantID, o.ClientID, clientOpts, disableID)
+	if err != nil {
+		return nil, fmt.Errorf("entra: exchanger: app credential: %s", sanitize(err.Error(), cred.secretsForRedaction()))
+	}
+	e := &Exchanger{
+		tenantID:                 o.TenantID,
+		clientID:                 o.ClientID,
+		scope:                    scope,
+		cred:                     cred,
+		clientOpts:               clientOpts,
+		disableInstanceDiscovery: disableID,
+		app:                      app,
+		refreshBefore:            refreshBefore,
+		timeout:                  timeout,
+		now:                      now,
+		log:                      o.Logger,
+	}
+	e.cache, err = simplelru.NewLRU[[sha256.Size]byte, cacheEntry](size, nil)
+	if err != nil {
+		return nil, fmt.Errorf("entra: exchanger: %w", err)
+	}
+	return e, nil
+}
+
+// TokenFor returns an Azure Databricks access token for p and its expiry.
+//
+// For a User principal, incoming (the token [Validator.Validate] returned) is exchanged On-Behalf-Of;
+// the result is cached under SHA-256(incoming) and concurrent calls for the same incoming token
+// share one exchange. For an App principal (an allow-listed app caller) the handler's own
+// client-credentials token is returned; incoming is not used. Errors are *ExchangeError, or a
+// plain error for a principal of unknown kind.
+func (e *Exchanger) TokenFor(ctx context.Context, p Principal, incoming Token) (Token, time.Time, error) {
+	switch p.Kind {
+	case User:
+		if incoming == "" {
+			return "", time.Time{}, &ExchangeError{Kind: InvalidAssertion, Description: "no user token to exchange"}
+		}
+		return e.userToken(ctx, p, incoming)
+	case App:
+		return e.appToken(ctx, p)
+	default:
+		return "", time.Time{}, errors.New("entra: exchanger: principal of unknown kind")
+	}
+}
+
+// Stats returns the cache counters.
+func (e *Exchanger) Stats() CacheStats {
+	e.mu.Lock()
+	n := e.cache.Len()
+	e.mu.Unlock()
+	return CacheStats{
+		Hits:            e.hits.Load(),
+		Misses:          e.misses.Load(),
+		Entries:         n,
+		Evictions:       e.evictions.Load(),
+		InflightDedupes: e.dedupes.Load(),
+	}
+}
+
+// lookup returns a cached entry that still has more than refreshBefore left. An entry that does
+// not is removed (so it is never returned again) and reported as a miss.
+func (e *Exchanger) lookup(key [sha256.Size]byte) (cacheEntry, bool) {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ent, ok := e.cache.Get(key)
+	if !ok {
+		return cacheEntry{}, false
+	}
+	if ent.expiresOn.Sub(now) > e.refreshBefore {
+		return ent, true
+	}
+	e.cache.Remove(key)
+	return cacheEntry{}, false
+}
+
+func (e *Exchanger) store(key [sha256.Size]byte, ent cacheEntry) {
+	if ent.expiresOn.Sub(e.now()) <= e.refreshBefore {
+		return // would never be served
+	}
+	e.mu.Lock()
+	evicted := e.cache.Add(key, ent)
+	e.mu.Unlock()
+	if evicted {
+		e.evictions.Add(1)
+	}
+}
+
+func (e *Exchanger) userToken(ctx context.Context, p Principal, incoming Token) (Token, time.Time, error) {
+	key := sha256.Sum256([]byte(incoming.Reveal()))
+	if ent, ok := e.lookup(key); ok {
+		e.hits.Add(1)
+		return ent.token, ent.expiresOn, nil
+	}
+	e.misses.Add(1)
+	return e.exchangeShared(ctx, p, incoming, key)
+}
+
+// exchangeShared is the miss path of userToken, kept separate so the closure below does not make
+// the hit path allocate.
+func (e *Exchanger) exchangeShared(ctx context.Context, p Principal, incoming Token, key [sha256.Size]byte) (Token, time.Time, error) {
+	// singleflight shares one exchange between concurrent callers for the same incoming token. The
+	// exchange runs on a context detached from the caller that happened to start it (values kept,
+	// cancellation not, own deadline), and each caller waits on its own ctx: a caller that gives up
+	// does not cancel the exchange the others are waiting for, and its result still lands in the cache.
+	ran := false // written only by this caller's fn, read only after its result arrived
+	ch := e.sf.DoChan(string(key[:]), func() (any, error) {
+		ran = true
+		if ent, ok := e.lookup(key); ok { // an exchange that finished just before this one started
+			return ent, nil
+		}
+		xctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+		defer cancel()
+		ent, err := e.exchangeOBO(xctx, p, incoming)
+		if err != nil {
+			return nil, err
+		}
+		e.store(key, ent)
+		return ent, nil
+	})
+	select {
+	case r := <-ch:
+		if !ran {
+			e.dedupes.Add(1)
+		}
+		if r.Err != nil {
+			return "", time.Time{}, r.Err
+		}
+		ent := r.Val.(cacheEntry)
+		return ent.token, ent.expiresOn, nil
+	case <-ctx.Done():
+		return "", time.Time{}, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the token exchange", RetryAfter: defaultRetryAfter, cause: ctx.Err()}
+	}
+}
+
+func (e *Exchanger) exchangeOBO(ctx context.Context, p Principal, incoming Token) (cacheEntry, error) {
+	tr := &callTrace{}
+	ctx = withTrace(ctx, tr)
+	cred, err := e.cred.oboCredential(e.tenantID, e.clientID, incoming.Reveal(), &azidentity.OnBehalfOfCredentialOptions{
+		ClientOptions:            e.clientOpts,
+		DisableInstanceDiscovery: e.disableInstanceDiscovery,
+	})
+	if err != nil {
+		return cacheEntry{}, &ExchangeError{Kind: Misconfigured, Description: "building the on-behalf-of credential: " + sanitize(err.Error(), e.redactions(incoming))}
+	}
+	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
+	if err != nil {
+		xe := classify(ctx, err, tr, e.redactions(incoming)...)
+		e.logFailure(xe, "on_behalf_of", p)
+		return cacheEntry{}, xe
+	}
+	e.log.Debug().Str("flow", "on_behalf_of").Str("oid", p.ObjectID).Time("expires_on", at.ExpiresOn).Msg("entra: token exchanged")
+	return cacheEntry{token: Token(at.Token), expiresOn: at.ExpiresOn}, nil
+}
+
+func (e *Exchanger) appToken(ctx context.Context, p Principal) (Token, time.Time, error) {
+	tr := &callTrace{}
+	xctx, cancel := context.WithTimeout(withTrace(ctx, tr), e.timeout)
+	defer cancel()
+	at, err := e.app.GetToken(xctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
+	if err != nil {
+		xe := classify(xctx, err, tr, e.redactions("")...)
+		e.logFailure(xe, "client_credentials", p)
+		return "", time.Time{}, xe
+	}
+	return Token(at.Token), at.ExpiresOn, nil
+}
+
+func (e *Exchanger) redactions(incoming Token) []string {
+	return append(e.cred.secretsForRedaction(), incoming.Reveal())
+}
+
+func (e *Exchanger) logFailure(xe *ExchangeError, flow string, p Principal) {
+	e.log.Warn().
+		Str("flow", flow).
+		Str("kind", xe.Kind.String()).
+		Str("aadsts", xe.AADSTS).
+		Str("trace_id", xe.TraceID).
+		Str("correlation_id", xe.CorrelationID).
+		Str("oid", p.ObjectID).
+		Str("app_id", p.AppID).
+		Str("description", xe.Description).
+		Msg("entra: token exchange failed")
+}

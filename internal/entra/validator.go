@@ -1,0 +1,535 @@
+package entra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// PrincipalKind tells a signed-in user (delegated token) from an application (app-only token).
+type PrincipalKind int
+
+// Principal kinds.
+const (
+	User PrincipalKind = iota + 1
+	App
+)
+
+func (k PrincipalKind) String() string {
+	switch k {
+	case User:
+		return "user"
+	case App:
+		return "app"
+	default:
+		return "unknown"
+	}
+}
+
+// Principal is who called, as established from a validated token.
+type Principal struct {
+	Kind PrincipalKind
+	// ObjectID (oid) and TenantID (tid) together are the stable key for the caller.
+	ObjectID, TenantID string
+	// Name is upn / preferred_username / unique_name — for display and audit only, never for decisions.
+	Name string
+	// AppID is the calling client application: azp (v2 tokens) or appid (v1 tokens).
+	AppID string
+	// Scopes (scp, delegated tokens) and Roles (roles: app permissions or user app roles).
+	Scopes, Roles []string
+	// TokenVersion is the token's ver claim: "1.0" or "2.0".
+	TokenVersion string
+	ExpiresAt    time.Time
+}
+
+// Defaults and limits for [ValidatorOptions].
+const (
+	DefaultLeeway        = 2 * time.Minute
+	MaxLeeway            = 5 * time.Minute
+	DefaultMaxTokenBytes = 16 << 10
+
+	// DefaultUnknownKIDRefreshInterval is the minimum time between JWKS refreshes triggered by a token
+	// whose kid is not in the cached key set (Microsoft: "no more frequently than 5 mins").
+	DefaultUnknownKIDRefreshInterval = 5 * time.Minute
+	// MinUnknownKIDRefreshInterval is the hard floor for UnknownKIDRefreshInterval: whatever is
+	// configured, tokens with made-up kids cannot make this process fetch the JWKS more than once
+	// per second per JWKS URI. Only tests should go near it.
+	MinUnknownKIDRefreshInterval = time.Second
+
+	// keysRefreshInterval: background JWKS refresh (Microsoft: every hour, keep last-known-good).
+	keysRefreshInterval = time.Hour
+	// unknownKIDWaitMax bounds what a token with an unknown kid may cost its request: keyfunc uses
+	// one context for waiting on the unknown-kid rate limiter *and* the JWKS refresh that follows.
+	// If the limiter would make the request wait longer than this, the token is refused at once
+	// (with the default 5 min interval that is every unknown kid but the first per interval).
+	unknownKIDWaitMax = 5 * time.Second
+	// metadataTimeout bounds each discovery / JWKS fetch.
+	metadataTimeout = 10 * time.Second
+	// initRetryBackoff: after a failed first fetch, requests within this window (real time) fail
+	// fast with the same ErrUnavailable instead of each hitting Entra again.
+	initRetryBackoff = time.Second
+	// maxMetadataBytes bounds a discovery document.
+	maxMetadataBytes = 1 << 20
+)
+
+// ValidatorOptions configures [NewValidator].
+type ValidatorOptions struct {
+	// AuthorityHost, e.g. https://login.microsoftonline.com/ (empty = that). Must be https.
+	AuthorityHost string
+	// TenantID is the tenant's ID (the GUID that appears in tokens' tid claim).
+	TenantID string
+	// Audiences are the accepted aud values, e.g. <client id> and api://<client id>. Required.
+	Audiences []string
+	// Scope is the delegated scope a user token must carry in scp, e.g. user_impersonation. Required.
+	Scope string
+	// AppRole is the app role an app-only caller must carry in roles, e.g. Jobs.Run.
+	// Required when AppCallers is not empty.
+	AppRole string
+	// AppCallers are the allow-listed application (client) ids for app-only tokens (matched against
+	// azp / appid). Empty: every app-only token is refused.
+	AppCallers []string
+	// HTTPClient fetches discovery documents and keys; nil = a default client with a timeout.
+	// Its transport's RootCAs are used as they are (so SSL_CERT_FILE works with the default one).
+	HTTPClient *http.Client
+	// Leeway for exp/nbf; 0 = DefaultLeeway, at most MaxLeeway.
+	Leeway time.Duration
+	// MaxTokenBytes: larger tokens are refused before parsing; default DefaultMaxTokenBytes.
+	MaxTokenBytes int
+	// UnknownKIDRefreshInterval: minimum time between JWKS refreshes triggered by an unknown kid;
+	// default DefaultUnknownKIDRefreshInterval, never below MinUnknownKIDRefreshInterval.
+	UnknownKIDRefreshInterval time.Duration
+	// Now is the clock for token lifetimes; default time.Now.
+	Now func() time.Time
+	// Logger gets metadata/key refresh failures. Tokens are never logged.
+	Logger zerolog.Logger
+}
+
+// Validator validates incoming Entra ID access tokens. It is safe for concurrent use.
+// Create it with [NewValidator]; call [Validator.Close] to stop the background key refresh.
+type Validator struct {
+	authority   string
+	tenantID    string
+	scope       string
+	appRole     string
+	appCallers  []string // lower-cased
+	client      *http.Client
+	parser      *jwt.Parser
+	unknownKIDs time.Duration
+	maxBytes    int
+	now         func() time.Time
+	log         zerolog.Logger
+
+	baseCtx context.Context // lives until Close; parent of the key refresh goroutines
+	cancel  context.CancelFunc
+
+	keys      atomic.Pointer[keyState]
+	initGroup singleflight.Group
+
+	failMu   sync.Mutex
+	failedAt time.Time
+	failErr  error
+}
+
+// keyState is what the first successful use fetched: the two issuers and the key set.
+type keyState struct {
+	v1Issuer, v2Issuer string
+	keys               keyfunc.Keyfunc
+}
+
+// NewValidator checks the options and returns a Validator. It does not touch the network:
+// metadata and keys are fetched on the first Validate.
+func NewValidator(o ValidatorOptions) (*Validator, error) {
+	authority, err := normalizeAuthorityHost(o.AuthorityHost)
+	if err != nil {
+		return nil, fmt.Errorf("entra: validator: %w", err)
+	}
+	if err := checkTenantID(o.TenantID); err != nil {
+		return nil, fmt.Errorf("entra: validator: %w", err)
+	}
+	if len(o.Audiences) == 0 {
+		return nil, errors.New("entra: validator: at least one audience is required")
+	}
+	for _, a := range o.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return nil, errors.New("entra: validator: empty audience")
+		}
+	}
+	if o.Scope == "" || strings.ContainsAny(o.Scope, " \t") {
+		return nil, errors.New("entra: validator: scope is required and must be a single scope value")
+	}
+	var callers []string
+	for _, c := range o.AppCallers {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			return nil, errors.New("entra: validator: empty app caller id")
+		}
+		callers = append(callers, strings.ToLower(c))
+	}
+	if len(callers) > 0 && (o.AppRole == "" || strings.ContainsAny(o.AppRole, " \t")) {
+		return nil, errors.New("entra: validator: an app role is required when app callers are allow-listed")
+	}
+	leeway := o.Leeway
+	switch {
+	case leeway == 0:
+		leeway = DefaultLeeway
+	case leeway < 0 || leeway > MaxLeeway:
+		return nil, fmt.Errorf("entra: validator: leeway must be between 0 and %s", MaxLeeway)
+	}
+	maxBytes := o.MaxTokenBytes
+	switch {
+	case maxBytes == 0:
+		maxBytes = DefaultMaxTokenBytes
+	case maxBytes < 0:
+		return nil, errors.New("entra: validator: max token bytes must be positive")
+	}
+	unknownKIDs := o.UnknownKIDRefreshInterval
+	switch {
+	case unknownKIDs == 0:
+		unknownKIDs = DefaultUnknownKIDRefreshInterval
+	case unknownKIDs < MinUnknownKIDRefreshInterval:
+		return nil, fmt.Errorf("entra: validator: unknown-kid refresh interval must be at least %s", MinUnknownKIDRefreshInterval)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	client := o.HTTPClient
+	if client == nil {
+		client = defaultHTTPClient(metadataTimeout)
+	}
+
+	v := &Validator{
+		authority:   authority,
+		tenantID:    o.TenantID,
+		scope:       o.Scope,
+		appRole:     o.AppRole,
+		appCallers:  callers,
+		client:      client,
+		unknownKIDs: unknownKIDs,
+		maxBytes:    maxBytes,
+		now:         now,
+		log:         o.Logger,
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{"RS256"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway),
+		jwt.WithAudience(slices.Clone(o.Audiences)...),
+		jwt.WithTimeFunc(now),
+	)
+	v.baseCtx, v.cancel = context.WithCancel(context.Background())
+	return v, nil
+}
+
+// Close stops the background key refresh. Tokens keep validating against the keys already
+// fetched; a Validator that never initialised reports ErrUnavailable after Close.
+func (v *Validator) Close() error {
+	v.cancel()
+	return nil
+}
+
+// Validate checks the Authorization header value of a request and returns the caller and the
+// bearer token (for the exchange). Errors: ErrNoCredentials, ErrInvalidToken (*InvalidTokenError),
+// *ForbiddenError, ErrUnavailable.
+func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (Principal, Token, error) {
+	raw, err := parseBearer(authorizationHeader, v.maxBytes)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	ks, err := v.keyState(ctx)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	var c entraClaims
+	tok, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if kid, _ := t.Header["kid"].(string); kid == "" {
+			return nil, errNoKID
+		}
+		return ks.keys.KeyfuncCtx(ctx)(t)
+	})
+	if err != nil {
+		return Principal{}, "", jwtError(tok, &c, err)
+	}
+	p, err := v.checkClaims(ks, &c)
+	if err != nil {
+		return Principal{}, "", err
+	}
+	return p, Token(raw), nil
+}
+
+var errNoKID = errors.New("token header has no kid")
+
+// jwtError maps golang-jwt's errors to fixed, token-free reasons.
+func jwtError(tok *jwt.Token, c *entraClaims, err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return invalidToken("malformed token")
+	case errors.Is(err, errNoKID):
+		return invalidToken("token has no key id")
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return invalidToken("signing key not found")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if tok != nil && tok.Method != nil && tok.Method.Alg() != "RS256" {
+			return invalidToken("signing algorithm not accepted")
+		}
+		return invalidToken("signature invalid")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return invalidToken("token expired")
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return invalidToken("token not valid yet")
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return invalidToken("audience not accepted")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		if c.ExpiresAt == nil {
+			return invalidToken("exp claim missing")
+		}
+		return invalidToken("audience not accepted")
+	default:
+		return invalidToken("invalid claims")
+	}
+}
+
+// entraClaims are the claims flowbricks reads from an Entra access token (v1 or v2).
+type entraClaims struct {
+	jwt.RegisteredClaims
+	Ver               string   `json:"ver"`
+	Tid               string   `json:"tid"`
+	Oid               string   `json:"oid"`
+	Scp               string   `json:"scp"`
+	Roles             []string `json:"roles"`
+	Idtyp             string   `json:"idtyp"`
+	Azp               string   `json:"azp"`
+	Appid             string   `json:"appid"`
+	Upn               string   `json:"upn"`
+	PreferredUsername string   `json:"preferred_username"`
+	UniqueName        string   `json:"unique_name"`
+}
+
+// checkClaims applies the rules golang-jwt does not: issuer per version, tenant, oid, and the
+// delegated-scope / app-caller authorisation.
+func (v *Validator) checkClaims(ks *keyState, c *entraClaims) (Principal, error) {
+	var wantIss string
+	switch c.Ver {
+	case "2.0":
+		wantIss = ks.v2Issuer
+	case "1.0":
+		wantIss = ks.v1Issuer
+	default:
+		return Principal{}, invalidToken("token version not supported")
+	}
+	if c.Issuer != wantIss {
+		return Principal{}, invalidToken("issuer not accepted")
+	}
+	if !strings.EqualFold(c.Tid, v.tenantID) {
+		return Principal{}, invalidToken("tenant not accepted")
+	}
+	if c.Oid == "" {
+		return Principal{}, invalidToken("oid claim missing")
+	}
+
+	p := Principal{
+		ObjectID:     c.Oid,
+		TenantID:     c.Tid,
+		Name:         firstNonEmpty(c.Upn, c.PreferredUsername, c.UniqueName),
+		Scopes:       strings.Fields(c.Scp),
+		Roles:        c.Roles,
+		TokenVersion: c.Ver,
+		ExpiresAt:    c.ExpiresAt.Time,
+	}
+	if c.Ver == "2.0" {
+		p.AppID = firstNonEmpty(c.Azp, c.Appid)
+	} else {
+		p.AppID = firstNonEmpty(c.Appid, c.Azp)
+	}
+
+	// idtyp=app is the reliable marker when the app registration emits it; otherwise an app-only
+	// token is recognised by having roles and no scp. A token with neither is treated as a
+	// delegated token and fails the scope check.
+	if c.Idtyp == "app" || (c.Scp == "" && len(c.Roles) > 0) {
+		p.Kind = App
+		return p, v.checkAppCaller(p)
+	}
+	p.Kind = User
+	if !slices.Contains(p.Scopes, v.scope) {
+		return Principal{}, &ForbiddenError{Code: CodeInsufficientScope, Reason: "scope " + v.scope + " missing"}
+	}
+	return p, nil
+}
+
+func (v *Validator) checkAppCaller(p Principal) error {
+	if len(v.appCallers) == 0 {
+		return &ForbiddenError{Code: CodeAppCallerNotAllowed, Reason: "app-only tokens are not accepted by this API"}
+	}
+	if p.AppID == "" || !slices.Contains(v.appCallers, strings.ToLower(p.AppID)) {
+		return &ForbiddenError{Code: CodeAppCallerNotAllowed, Reason: "application " + safeID(p.AppID) + " is not an allowed app caller"}
+	}
+	if !slices.Contains(p.Roles, v.appRole) {
+		return &ForbiddenError{Code: CodeAppCallerNotAllowed, Reason: "application " + safeID(p.AppID) + " lacks the app role " + v.appRole}
+	}
+	return nil
+}
+
+// safeID renders an id taken from a token for an error message: only characters that can appear
+// in an app id, at most 64 of them.
+func safeID(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 64; i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':' || c == '/' {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "(unprintable)"
+	}
+	return b.String()
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// keyState returns the issuers and keys, fetching them on first use. Concurrent first callers
+// share one fetch; the fetch runs on the Validator's own context (a caller giving up does not
+// abort it for the others); a failure is reported as ErrUnavailable and retried by a later call
+// (after initRetryBackoff).
+func (v *Validator) keyState(ctx context.Context) (*keyState, error) {
+	if ks := v.keys.Load(); ks != nil {
+		return ks, nil
+	}
+	v.failMu.Lock()
+	if v.failErr != nil && time.Since(v.failedAt) < initRetryBackoff {
+		err := v.failErr
+		v.failMu.Unlock()
+		return nil, err
+	}
+	v.failMu.Unlock()
+
+	ch := v.initGroup.DoChan("init", func() (any, error) {
+		if ks := v.keys.Load(); ks != nil {
+			return ks, nil
+		}
+		ks, err := v.initialize()
+		v.failMu.Lock()
+		defer v.failMu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", ErrUnavailable, err.Error())
+			v.failErr, v.failedAt = err, time.Now() // real (monotonic) time: this is about load, not token lifetimes
+			v.log.Warn().Err(err).Msg("entra: fetching token-validation metadata failed; will retry on a later request")
+			return nil, err
+		}
+		v.failErr = nil
+		v.keys.Store(ks)
+		return ks, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*keyState), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: waiting for metadata: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// initialize fetches the v2 and v1 discovery documents and starts the key set (whose first fetch
+// must succeed). On failure everything it started is stopped.
+func (v *Validator) initialize() (*keyState, error) {
+	if v.baseCtx.Err() != nil {
+		return nil, errors.New("validator closed")
+	}
+	ctx, cancel := context.WithTimeout(v.baseCtx, 2*metadataTimeout)
+	defer cancel()
+	base := v.authority + url.PathEscape(v.tenantID)
+	v2, err := v.discover(ctx, base+"/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		return nil, err
+	}
+	v1, err := v.discover(ctx, base+"/.well-known/openid-configuration")
+	if err != nil {
+		return nil, err
+	}
+	uris := []string{v2.JWKSURI}
+	if v1.JWKSURI != v2.JWKSURI {
+		uris = append(uris, v1.JWKSURI)
+	}
+
+	kctx, kcancel := context.WithCancel(v.baseCtx)
+	noErrorOnFirstFetch := false
+	keys, err := keyfunc.NewDefaultOverrideCtx(kctx, uris, keyfunc.Override{
+		Client:                    v.client,
+		HTTPTimeout:               metadataTimeout,
+		NoErrorReturnFirstHTTPReq: &noErrorOnFirstFetch, // a failed first fetch fails this initialisation
+		RateLimitWaitMax:          unknownKIDWaitMax,
+		RefreshInterval:           keysRefreshInterval,
+		RefreshUnknownKID:         rate.NewLimiter(rate.Every(v.unknownKIDs), 1),
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(_ context.Context, err error) {
+				v.log.Warn().Err(err).Str("jwks_uri", u).Msg("entra: refreshing signing keys failed; keeping the last known keys")
+			}
+		},
+	})
+	if err != nil {
+		kcancel() // stops refresh goroutines of the URIs that did start
+		return nil, fmt.Errorf("fetching signing keys: %w", err)
+	}
+	context.AfterFunc(v.baseCtx, kcancel) // Close stops the refresh goroutines
+	return &keyState{v1Issuer: v1.Issuer, v2Issuer: v2.Issuer, keys: keys}, nil
+}
+
+type discoveryDoc struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+func (v *Validator) discover(ctx context.Context, u string) (discoveryDoc, error) {
+	var d discoveryDoc
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return d, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return d, fmt.Errorf("fetching %s: %w", u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return d, fmt.Errorf("fetching %s: status %d", u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetadataBytes)).Decode(&d); err != nil {
+		return d, fmt.Errorf("decoding %s: %w", u, err)
+	}
+	if d.Issuer == "" {
+		return d, fmt.Errorf("%s has no issuer", u)
+	}
+	ju, err := url.Parse(d.JWKSURI)
+	if err != nil || ju.Scheme != "https" || ju.Host == "" {
+		return d, fmt.Errorf("%s has no https jwks_uri", u)
+	}
+	return d, nil
+}

@@ -1,0 +1,309 @@
+// Command package builds flowbricks' deployment package: the handler cross-compiled for
+// linux/amd64 (CGO_ENABLED=0, -trimpath, -ldflags "-s -w") and the Functions host files, zipped in
+// the layout Azure Functions runs from.
+//
+//	go run ./tools/package [-root .] [-out dist/flowbricks.zip] [-pkg ./handler]
+//
+// The zip holds exactly host.json, every <folder>/function.json next to it, and the executable at
+// the path host.json names in customHandler.description.defaultExecutablePath — nothing else.
+// The executable is stored with mode 0755: Linux plans run the package as it is (run-from-package
+// mounts it read-only), so a lost executable bit cannot be repaired on the server. That is why
+// this is a Go program and not a call to `zip`, whose result depends on the machine it runs on
+// (a zip made on Windows has no Unix modes at all).
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	defaultPkg     = "./handler"
+	defaultOutName = "flowbricks.zip"
+	// Target platform of every Azure Functions Linux plan.
+	targetOS   = "linux"
+	targetArch = "amd64"
+
+	modeFile       os.FileMode = 0o644
+	modeExecutable os.FileMode = 0o755
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "package:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the command line, builds the package and prints where it went.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", ".", "repository root: the folder holding host.json and the function folders")
+	out := fs.String("out", "", "zip file to write (default <root>/dist/"+defaultOutName+")")
+	pkg := fs.String("pkg", defaultPkg, "Go package of the handler, relative to -root")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up when building and packaging take longer than this")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./tools/package [-root DIR] [-out FILE.zip] [-pkg ./handler]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (see -h)", fs.Args())
+	}
+	if *out == "" {
+		*out = filepath.Join(*root, "dist", defaultOutName)
+	}
+	modTime, err := sourceDateEpoch(getenv)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, err := pack(ctx, options{Root: *root, Pkg: *pkg, Out: *out, ModTime: modTime}, goBuild)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %d bytes\n", res.Path, res.Size)
+	for _, e := range res.Entries {
+		fmt.Fprintf(stdout, "  %s %s\n", e.Mode, e.Name)
+	}
+	return nil
+}
+
+// sourceDateEpoch returns the time stamped on the zip entries: SOURCE_DATE_EPOCH when set (for
+// byte-for-byte reproducible packages), otherwise now. A fixed default would be reproducible too,
+// but deployment tools that compare timestamps could then skip changed files.
+func sourceDateEpoch(getenv func(string) string) (time.Time, error) {
+	s := strings.TrimSpace(getenv("SOURCE_DATE_EPOCH"))
+	if s == "" {
+		return time.Now(), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 315532800 { // zip cannot store times before 1980
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH must be Unix seconds since 1980, got %q", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+type options struct {
+	Root    string    // folder with host.json and the function folders
+	Pkg     string    // Go package to build, relative to Root
+	Out     string    // zip to write
+	ModTime time.Time // timestamp of every entry
+}
+
+// buildFunc compiles the Go package pkg (relative to root) for linux/amd64 into the file output.
+type buildFunc func(ctx context.Context, root, pkg, output string) error
+
+type entry struct {
+	Name string      // slash-separated path inside the zip
+	Mode os.FileMode // Unix permission bits stored in the entry
+}
+
+// source is a file on disk and the entry it becomes.
+type source struct {
+	entry
+	src string
+}
+
+type result struct {
+	Path    string
+	Size    int64
+	Entries []entry
+}
+
+// pack checks the Functions host files under opts.Root, builds the handler with build and writes
+// the zip. The zip is written to a temporary file first, so a failed run never leaves a partial
+// package at opts.Out.
+func pack(ctx context.Context, opts options, build buildFunc) (result, error) {
+	exe, err := executablePath(opts.Root)
+	if err != nil {
+		return result{}, err
+	}
+	functions, err := functionFiles(opts.Root)
+	if err != nil {
+		return result{}, err
+	}
+	for _, f := range functions {
+		if f == exe {
+			return result{}, fmt.Errorf("host.json: defaultExecutablePath %q collides with a function.json", exe)
+		}
+	}
+
+	tmp, err := os.MkdirTemp("", "flowbricks-package-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(tmp)
+	binary := filepath.Join(tmp, path.Base(exe))
+	if err := build(ctx, opts.Root, opts.Pkg, binary); err != nil {
+		return result{}, fmt.Errorf("building %s for %s/%s: %w", opts.Pkg, targetOS, targetArch, err)
+	}
+
+	files := []source{{entry{"host.json", modeFile}, filepath.Join(opts.Root, "host.json")}}
+	for _, f := range functions {
+		files = append(files, source{entry{f, modeFile}, filepath.Join(opts.Root, filepath.FromSlash(f))})
+	}
+	files = append(files, source{entry{exe, modeExecutable}, binary})
+
+	if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
+		return result{}, err
+	}
+	zf, err := os.CreateTemp(filepath.Dir(opts.Out), ".flowbricks-*.zip.tmp")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.Remove(zf.Name()) // no-op after the rename below
+	zw := zip.NewWriter(zf)
+	res := result{Path: opts.Out}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			zf.Close()
+			return result{}, err
+		}
+		if err := addFile(zw, f.entry, f.src, opts.ModTime); err != nil {
+			zf.Close()
+			return result{}, err
+		}
+		res.Entries = append(res.Entries, f.entry)
+	}
+	if err := zw.Close(); err != nil {
+		zf.Close()
+		return result{}, err
+	}
+	if err := zf.Close(); err != nil {
+		return result{}, err
+	}
+	if err := os.Rename(zf.Name(), opts.Out); err != nil {
+		return result{}, err
+	}
+	st, err := os.Stat(opts.Out)
+	if err != nil {
+		return result{}, err
+	}
+	res.Size = st.Size()
+	return res, nil
+}
+
+func addFile(zw *zip.Writer, e entry, src string, modTime time.Time) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := &zip.FileHeader{Name: e.Name, Method: zip.Deflate, Modified: modTime}
+	h.SetMode(e.Mode) // also marks the entry as made on Unix, which is what carries the mode
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return fmt.Errorf("adding %s: %w", e.Name, err)
+	}
+	return nil
+}
+
+// executablePath reads customHandler.description.defaultExecutablePath from host.json: the
+// package puts the binary exactly where the host will look for it.
+func executablePath(root string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(root, "host.json"))
+	if err != nil {
+		return "", fmt.Errorf("reading host.json (is -root the repository root?): %w", err)
+	}
+	var host struct {
+		CustomHandler *struct {
+			Description *struct {
+				DefaultExecutablePath string `json:"defaultExecutablePath"`
+			} `json:"description"`
+		} `json:"customHandler"`
+	}
+	if err := json.Unmarshal(raw, &host); err != nil {
+		return "", fmt.Errorf("host.json: %w", err)
+	}
+	if host.CustomHandler == nil || host.CustomHandler.Description == nil ||
+		host.CustomHandler.Description.DefaultExecutablePath == "" {
+		return "", errors.New("host.json: customHandler.description.defaultExecutablePath is not set")
+	}
+	p := host.CustomHandler.Description.DefaultExecutablePath
+	// The host resolves the path against the app root on Linux; it must stay inside the package.
+	if strings.Contains(p, `\`) || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
+		return "", fmt.Errorf("host.json: defaultExecutablePath %q must be a clean relative path inside the app, such as bin/flowbricks", p)
+	}
+	if p == "host.json" {
+		return "", errors.New("host.json: defaultExecutablePath must not be host.json")
+	}
+	return p, nil
+}
+
+// functionFiles lists <folder>/function.json for every folder directly under root (the Functions
+// host's layout), sorted, each checked to be JSON.
+func functionFiles(root string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(root, "*", "function.json"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range matches {
+		raw, err := os.ReadFile(m)
+		if err != nil {
+			return nil, err
+		}
+		name := filepath.Base(filepath.Dir(m)) + "/function.json"
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%s is not valid JSON", name)
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no <folder>/function.json under %s: nothing would route requests to the handler", root)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// goBuild runs `go build` for linux/amd64 without cgo, trimmed paths and no symbol tables; the
+// rest of the environment (GOFLAGS, GOPROXY, module cache, …) is the caller's.
+func goBuild(ctx context.Context, root, pkg, output string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the go command is not on PATH: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", output, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS="+targetOS, "GOARCH="+targetArch, "CGO_ENABLED=0")
+	cmd.WaitDelay = 5 * time.Second // bound the wait for output pipes after cancellation
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return fmt.Errorf("%w\n%s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module example.com/tinyhandler
+
+go 1.22
