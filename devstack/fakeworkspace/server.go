@@ -11,12 +11,14 @@
 package fakeworkspace
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -266,6 +268,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f, ok := s.takeFault(path); ok {
+		if f.LatencyMs > 0 && !bufferBody(w, r) {
+			return
+		}
 		if f.LatencyMs > 0 && !sleepCtx(r.Context(), time.Duration(f.LatencyMs)*time.Millisecond) {
 			return // the client went away; nobody is listening
 		}
@@ -517,6 +522,19 @@ func (d *discardWriter) Header() http.Header {
 }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// bufferBody reads the request body into memory before a delay. An HTTP/1.1 server notices a
+// client that hangs up (and cancels the request's context) only once the body has been read to
+// its end; without this a delayed POST would sleep on after its client gave up and hold up Shutdown.
+func bufferBody(w http.ResponseWriter, r *http.Request) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "MALFORMED_REQUEST", "could not read the request body", nil)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
+}
 
 // sleepCtx waits for d or until ctx is done; it reports whether the full delay passed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

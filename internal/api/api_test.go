@@ -64,6 +64,7 @@ type fakeJobs struct {
 	jobs     []databricks.Job
 	requests []databricks.RunNowRequest
 	tokens   map[string]int64 // idempotency token → run id
+	listMax  []int            // the max of every ListJobs call
 	err      error            // returned by every call when set
 	nextID   int64
 }
@@ -138,9 +139,10 @@ func (f *fakeJobs) CancelRun(_ context.Context, id int64) error {
 func (f *fakeJobs) ListJobs(_ context.Context, name string, max int) ([]databricks.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.listMax = append(f.listMax, max)
 	var out []databricks.Job
 	for _, j := range f.jobs {
-		if name == "" || strings.EqualFold(j.Name, name) {
+		if (name == "" || strings.EqualFold(j.Name, name)) && len(out) < max {
 			out = append(out, j)
 		}
 	}
@@ -244,35 +246,35 @@ func TestRunNowValidation(t *testing.T) {
 		name, body, contentType string
 		status                  int
 		code, detail            string
+		query                   string
 	}{
-		{"unknown field", `{"job_id":101,"jobid":1}`, "", 400, "invalid_request", `"jobid"`},
-		{"wrong type", `{"job_id":"101"}`, "", 400, "invalid_request", `"job_id" must be an integer`},
-		{"fractional id", `{"job_id":10.5}`, "", 400, "invalid_request", `"job_id"`},
-		{"missing job", `{}`, "", 400, "invalid_request", "job_id"},
-		{"negative job", `{"job_id":-1}`, "", 400, "invalid_request", "job_id must be a positive"},
-		{"id and name", `{"job_id":1,"job_name":"x"}`, "", 400, "invalid_request", "not both"},
-		{"empty body", ``, "", 400, "invalid_request", "empty"},
-		{"not json", `job_id=1`, "", 400, "invalid_request", "not valid JSON"},
-		{"array body", `[1]`, "", 400, "invalid_request", "JSON object"},
-		{"trailing data", `{"job_id":1}{}`, "", 400, "invalid_request", "after the JSON"},
-		{"wrong content type", `{"job_id":1}`, "text/plain", 415, "unsupported_media_type", "application/json"},
-		{"too large", `{"job_id":1,"job_name":"` + strings.Repeat("a", 70_000) + `"}`, "", 413, "payload_too_large", "larger than"},
-		{"params too large", `{"job_id":1,"notebook_params":{"a":"` + long + `"}}`, "", 400, "invalid_request", "notebook_params is"},
-		{"token too long", `{"job_id":1,"idempotency_token":"` + strings.Repeat("t", 65) + `"}`, "", 400, "invalid_request", "idempotency_token"},
-		{"job params with task params", `{"job_id":1,"job_parameters":{"a":"1"},"python_params":["x"]}`, "", 400, "invalid_request", "job_parameters cannot be combined with python_params"},
-		{"notebook with jar", `{"job_id":1,"notebook_params":{"a":"1"},"jar_params":["x"]}`, "", 400, "invalid_request", "jar_params"},
-		{"non-ascii python", `{"job_id":1,"python_params":["grüße"]}`, "", 400, "invalid_request", "ASCII"},
-		{"empty only", `{"job_id":1,"only":[""]}`, "", 400, "invalid_request", "only[0]"},
-		{"empty param name", `{"job_id":1,"job_parameters":{"":"x"}}`, "", 400, "invalid_request", "empty parameter name"},
-		{"bad wait", `{"job_id":101}`, "", 400, "invalid_request", "wait"},
+		{"unknown field", `{"job_id":101,"jobid":1}`, "", 400, "invalid_request", `"jobid"`, ""},
+		{"wrong type", `{"job_id":"101"}`, "", 400, "invalid_request", `"job_id" must be an integer`, ""},
+		{"fractional id", `{"job_id":10.5}`, "", 400, "invalid_request", `"job_id"`, ""},
+		{"missing job", `{}`, "", 400, "invalid_request", "job_id", ""},
+		{"negative job", `{"job_id":-1}`, "", 400, "invalid_request", "job_id must be a positive", ""},
+		{"id and name", `{"job_id":1,"job_name":"x"}`, "", 400, "invalid_request", "not both", ""},
+		{"empty body", ``, "", 400, "invalid_request", "empty", ""},
+		{"not json", `job_id=1`, "", 400, "invalid_request", "not valid JSON", ""},
+		{"array body", `[1]`, "", 400, "invalid_request", "JSON object", ""},
+		{"trailing data", `{"job_id":1}{}`, "", 400, "invalid_request", "after the JSON", ""},
+		{"wrong content type", `{"job_id":1}`, "text/plain", 415, "unsupported_media_type", "application/json", ""},
+		{"too large", `{"job_id":1,"job_name":"` + strings.Repeat("a", 70_000) + `"}`, "", 413, "payload_too_large", "larger than", ""},
+		{"params too large", `{"job_id":1,"notebook_params":{"a":"` + long + `"}}`, "", 400, "invalid_request", "notebook_params is", ""},
+		{"token too long", `{"job_id":1,"idempotency_token":"` + strings.Repeat("t", 65) + `"}`, "", 400, "invalid_request", "idempotency_token", ""},
+		{"job params with task params", `{"job_id":1,"job_parameters":{"a":"1"},"python_params":["x"]}`, "", 400, "invalid_request", "job_parameters cannot be combined with python_params", ""},
+		{"notebook with jar", `{"job_id":1,"notebook_params":{"a":"1"},"jar_params":["x"]}`, "", 400, "invalid_request", "jar_params", ""},
+		{"non-ascii python", `{"job_id":1,"python_params":["grüße"]}`, "", 400, "invalid_request", "ASCII", ""},
+		{"empty only", `{"job_id":1,"only":[""]}`, "", 400, "invalid_request", "only[0]", ""},
+		{"empty param name", `{"job_id":1,"job_parameters":{"":"x"}}`, "", 400, "invalid_request", "empty parameter name", ""},
+		{"bad wait", `{"job_id":101}`, "", 400, "invalid_request", "wait", "?wait=maybe"},
+		// Only the polls use these two, but a bad value must not start a run whose first poll fails.
+		{"bad include_output", `{"job_id":101}`, "", 400, "invalid_request", "include_output", "?wait=true&include_output=yes-please"},
+		{"bad fail_on_run_failure", `{"job_id":101}`, "", 400, "invalid_request", "fail_on_run_failure", "?wait=true&fail_on_run_failure=nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := "/api/jobs/run-now"
-			if tt.name == "bad wait" {
-				path += "?wait=maybe"
-			}
-			req := call{method: "POST", path: path, token: aliceToken, body: tt.body}
+			req := call{method: "POST", path: "/api/jobs/run-now" + tt.query, token: aliceToken, body: tt.body}
 			if tt.contentType != "" {
 				req.headers = map[string]string{"Content-Type": tt.contentType}
 			}
@@ -522,6 +524,41 @@ func TestOutputCancelAndList(t *testing.T) {
 	}
 }
 
+func TestListJobsLimit(t *testing.T) {
+	tests := []struct {
+		query   string
+		status  int
+		wantMax int // what ListJobs is asked for; 0 = not called
+		count   int
+	}{
+		// The connector's dropdown sends no limit: it must get every job, not the first page.
+		{"", 200, 1000, 5},
+		{"?limit=2", 200, 2, 2},
+		{"?limit=1000", 200, 1000, 5},
+		{"?limit=1001", 400, 0, 0},
+		{"?limit=0", 400, 0, 0},
+		{"?limit=ten", 400, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			s := newTestServer(t, nil)
+			r := s.do(t, call{method: "GET", path: "/api/jobs" + tt.query, token: aliceToken})
+			var list []map[string]any
+			_ = json.Unmarshal([]byte(r.body), &list)
+			if r.status != tt.status || len(list) != tt.count {
+				t.Fatalf("got %d with %d jobs: %s", r.status, len(list), r.body)
+			}
+			var want []int
+			if tt.wantMax != 0 {
+				want = []int{tt.wantMax}
+			}
+			if fmt.Sprint(s.jobs.listMax) != fmt.Sprint(want) {
+				t.Fatalf("ListJobs was asked for %v, want %v", s.jobs.listMax, want)
+			}
+		})
+	}
+}
+
 func TestJobAllowList(t *testing.T) {
 	s := newTestServer(t, func(d *Deps) { d.Config.Jobs = []int64{101, 102} })
 	tests := []struct {
@@ -642,6 +679,14 @@ func TestPanicsBecomeProblems(t *testing.T) {
 	r := s.do(t, call{method: "GET", path: "/api/jobs/runs/1", token: aliceToken})
 	if r.status != 500 || r.json["code"] != "internal_error" || strings.Contains(r.body, "secret state") {
 		t.Fatalf("panic: %d %s", r.status, r.body)
+	}
+	logs := s.logs.String()
+	if strings.Contains(logs, "secret state") || strings.Contains(logs, aliceToken) {
+		t.Fatalf("the panic value reached the logs:\n%s", logs)
+	}
+	id, _ := r.json["request_id"].(string)
+	if id == "" || !strings.Contains(logs, `"request_id":"`+id+`"`) || !strings.Contains(logs, `"status":500`) {
+		t.Fatalf("the panic's log lines lack its request id %q or the access line:\n%s", id, logs)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,13 +57,79 @@ func decode[T validator](r *http.Request) (T, error) {
 	if err := dec.Decode(&v); err != nil {
 		return v, jsonProblem(err)
 	}
-	if dec.More() {
+	// Decoder.More is false before a stray ']' or '}', so look at what is left instead.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return v, invalidRequest("The body has data after the JSON object.")
+	}
+	if err := checkFieldNames[T](body); err != nil {
+		return v, err
 	}
 	if err := v.validate(); err != nil {
 		return v, err
 	}
 	return v, nil
+}
+
+// checkFieldNames rejects the two things encoding/json accepts silently in a body it decoded
+// without error: a top-level field spelt with other letter case than its name (json matches names
+// case-insensitively, so "JOB_ID" would be taken for job_id) and a field sent twice (json keeps
+// the last one, while another parser in front of flowbricks may keep the first). It is only called
+// on a body that decoded, i.e. one valid JSON object.
+func checkFieldNames[T any](body []byte) error {
+	names := jsonFieldNames(reflect.TypeFor[T]())
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil // not an object: the decoder has reported it already
+	}
+	seen := make(map[string]bool, len(names))
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return invalidRequest("The body could not be decoded as JSON.")
+		}
+		if !slices.Contains(names, name) {
+			for _, n := range names {
+				if strings.EqualFold(n, name) {
+					return invalidRequest("Field %q is not known; field names are case-sensitive: send %q.", truncate(name, 64), n)
+				}
+			}
+			return invalidRequest("Field %q is not known.", truncate(name, 64))
+		}
+		if seen[name] {
+			return invalidRequest("Field %q is given more than once.", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return invalidRequest("The body could not be decoded as JSON.")
+		}
+	}
+	return nil
+}
+
+// jsonFieldNames lists the JSON names of a struct type's fields (from their json tags), with the
+// fields of untagged embedded structs flattened in, as encoding/json does.
+func jsonFieldNames(t reflect.Type) []string {
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "" && ft.Kind() == reflect.Struct:
+			names = append(names, jsonFieldNames(ft)...)
+		case !f.IsExported():
+		case name == "":
+			names = append(names, f.Name)
+		default:
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func jsonProblem(err error) *problem {

@@ -58,7 +58,10 @@ func (s *server) handleRunNow() http.HandlerFunc {
 			writeProblem(w, r, err)
 			return
 		}
-		wait, err := boolQuery(r, "wait", false)
+		// All of the asynchronous pattern's parameters are checked now, although only the polls
+		// use include_output and fail_on_run_failure: a bad one found on the first poll would fail
+		// the flow's step while the run it started goes on unobserved.
+		opts, err := parseWaitOptions(r)
 		if err != nil {
 			writeProblem(w, r, err)
 			return
@@ -95,7 +98,7 @@ func (s *server) handleRunNow() http.HandlerFunc {
 				Message: "The run was triggered; its status could not be read yet."}
 		}
 		run.IdempotencyToken = token
-		if !wait {
+		if !opts.wait {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
 			return
 		}
@@ -116,31 +119,22 @@ func (s *server) handleGetRun() http.HandlerFunc {
 			writeProblem(w, r, err)
 			return
 		}
-		wait, err := boolQuery(r, "wait", false)
-		if err == nil {
-			_, err = boolQuery(r, "include_output", false)
-		}
-		if err == nil {
-			_, err = boolQuery(r, "fail_on_run_failure", true)
-		}
+		opts, err := parseWaitOptions(r)
 		if err != nil {
 			writeProblem(w, r, err)
 			return
 		}
-		includeOutput, _ := boolQuery(r, "include_output", false)
-		failOnFailure, _ := boolQuery(r, "fail_on_run_failure", true)
-
-		status, err := s.runStatus(r, runID, includeOutput)
+		status, err := s.runStatus(r, runID, opts.includeOutput)
 		if err != nil {
 			writeProblem(w, r, err)
 			return
 		}
 		switch {
-		case !wait:
+		case !opts.wait:
 			respond(w, r, http.StatusOK, status)
 		case !status.Terminal:
 			s.accepted(w, r, r.URL.RequestURI(), status)
-		case status.Succeeded || !failOnFailure:
+		case status.Succeeded || !opts.failOnRunFailure:
 			respond(w, r, http.StatusOK, status)
 		default:
 			respond(w, r, http.StatusFailedDependency, failedRun{
@@ -150,6 +144,26 @@ func (s *server) handleGetRun() http.HandlerFunc {
 			})
 		}
 	}
+}
+
+// waitOptions are the query parameters of the asynchronous pattern (design §3).
+type waitOptions struct {
+	wait             bool // answer 202 + Location until the run is terminal
+	includeOutput    bool // add the outputs to the answer of a terminal run
+	failOnRunFailure bool // a terminal, unsuccessful run answers 424 (default) instead of 200
+}
+
+func parseWaitOptions(r *http.Request) (waitOptions, error) {
+	var o waitOptions
+	var err error
+	if o.wait, err = boolQuery(r, "wait", false); err != nil {
+		return o, err
+	}
+	if o.includeOutput, err = boolQuery(r, "include_output", false); err != nil {
+		return o, err
+	}
+	o.failOnRunFailure, err = boolQuery(r, "fail_on_run_failure", true)
+	return o, err
 }
 
 func (s *server) handleGetRunOutput() http.HandlerFunc {
@@ -205,9 +219,12 @@ func (s *server) handleCancelRun() http.HandlerFunc {
 }
 
 func (s *server) handleListJobs() http.HandlerFunc {
-	const defaultLimit, maxLimit = 100, 1000
+	// Without ?limit the answer is every job the caller can see: the connector's job dropdown
+	// (x-ms-dynamic-values) sends no limit, and a job missing from it cannot be picked. maxLimit
+	// bounds what one request may cost upstream (10 jobs/list pages of 100).
+	const maxLimit = 1000
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit := defaultLimit
+		limit := maxLimit
 		if raw := r.URL.Query().Get("limit"); raw != "" {
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < 1 || n > maxLimit {

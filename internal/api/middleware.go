@@ -17,8 +17,8 @@ type ctxKey int
 
 const principalKey ctxKey = iota
 
-// recoverPanics turns a panic into a 500 problem. The panic value is logged with its stack but
-// never sent; the stack holds no request data.
+// recoverPanics turns a panic into a 500 problem. Only the stack is logged: the panic value may
+// hold request data (a token, even), so it is neither logged nor sent.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,14 @@ func databricksProblem(e *databricks.Error) *problem {
 func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
 	p.RequestID = requestID(r)
+	if p.RequestID == "" {
+		// Outside the request-id middleware (the panic handler wraps it), the id is only in the
+		// answer's X-Request-Id header, which the middleware set on the way in.
+		p.RequestID = w.Header().Get("X-Request-Id")
+	}
+	// Details quote the request where that helps (a field name, a path, a workspace name); a
+	// token pasted into one of those must not come back in the answer or go into the log.
+	p.Detail = boundDetail(redactTokens(p.Detail))
 	if p.Type == "" {
 		p.Type = "https://github.com/flowbricks/flowbricks/blob/main/docs/troubleshooting.md#" + p.Code
 	}
@@ -182,6 +191,29 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", p.wwwAuthenticate)
 	}
 	encode(w, r, p.Status, "application/problem+json", p)
+}
+
+// jwtLike matches anything shaped like a JWS/JWT (base64url JSON header "eyJ…", a dot, a payload):
+// access tokens, ID tokens, client assertions — also when cut short.
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?`)
+
+// redactTokens replaces every JWT-shaped part of s with [REDACTED].
+func redactTokens(s string) string {
+	if !strings.Contains(s, "eyJ") {
+		return s
+	}
+	return jwtLike.ReplaceAllString(s, "[REDACTED]")
+}
+
+// maxDetail bounds a problem's detail: our own text plus Entra's or Databricks' message fits with
+// room to spare; a detail quoting a huge request part does not.
+const maxDetail = 2000
+
+func boundDetail(s string) string {
+	if len(s) <= maxDetail {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxDetail], "") + "…"
 }
 
 func quoteSafe(s string) string {

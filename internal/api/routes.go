@@ -14,25 +14,26 @@ type operation struct {
 	ID      string // OpenAPI operationId ("" = not part of the connector's definition)
 	Auth    bool   // needs an Entra ID token and a Databricks token for the caller
 	Handler http.HandlerFunc
+	Doc     *opDoc // how the operation appears in the OpenAPI document (openapi.go); nil iff ID is ""
 }
 
 // operations is the whole HTTP surface.
 func (s *server) operations() []operation {
 	return []operation{
-		{http.MethodPost, "/api/jobs/run-now", "RunNow", true, s.handleRunNow()},
-		{http.MethodGet, "/api/jobs/runs/{run_id}", "GetRun", true, s.handleGetRun()},
-		{http.MethodGet, "/api/jobs/runs/{run_id}/output", "GetRunOutput", true, s.handleGetRunOutput()},
-		{http.MethodPost, "/api/jobs/runs/{run_id}/cancel", "CancelRun", true, s.handleCancelRun()},
-		{http.MethodGet, "/api/jobs", "ListJobs", true, s.handleListJobs()},
-		{http.MethodGet, "/api/openapi.json", "", false, s.handleOpenAPI()},
-		{http.MethodGet, "/api/health", "", false, s.handleHealth()},
-		{http.MethodGet, "/", "", false, s.handleHealth()}, // the Functions host's readiness probe
+		{http.MethodPost, "/api/jobs/run-now", "RunNow", true, s.handleRunNow(), runNowDoc()},
+		{http.MethodGet, "/api/jobs/runs/{run_id}", "GetRun", true, s.handleGetRun(), getRunDoc()},
+		{http.MethodGet, "/api/jobs/runs/{run_id}/output", "GetRunOutput", true, s.handleGetRunOutput(), getRunOutputDoc()},
+		{http.MethodPost, "/api/jobs/runs/{run_id}/cancel", "CancelRun", true, s.handleCancelRun(), cancelRunDoc()},
+		{http.MethodGet, "/api/jobs", "ListJobs", true, s.handleListJobs(), listJobsDoc()},
+		{http.MethodGet, "/api/openapi.json", "", false, s.handleOpenAPI(), nil},
+		{http.MethodGet, "/api/health", "", false, s.handleHealth(), nil},
+		{http.MethodGet, "/", "", false, s.handleHealth(), nil}, // the Functions host's readiness probe
 	}
 }
 
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, s.logRequests, s.limitTime)
+	r.Use(s.logRequests, s.recoverPanics, s.limitTime) // panics are logged with the request id and an access line
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, newProblem(http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path+"."))
 	})
