@@ -151,7 +151,18 @@ type Stats struct {
 	// OBOByUser counts OBO requests per user name, for assertions that passed
 	// validation (before the user's injected error, if any, is applied).
 	OBOByUser map[string]int64 `json:"obo_by_user"`
+	// ClientAuthentications counts successful client authentications at the token
+	// endpoints by method: ClientAuthSecret, ClientAuthCertificate or
+	// ClientAuthFederated.
+	ClientAuthentications map[string]int64 `json:"client_authentications"`
 }
+
+// Client authentication methods, the keys of Stats.ClientAuthentications.
+const (
+	ClientAuthSecret      = "client_secret"        // client_secret (post or basic)
+	ClientAuthCertificate = "certificate"          // client_assertion signed with a registered certificate
+	ClientAuthFederated   = "federated_credential" // client_assertion = a managed identity token (FIC)
+)
 
 // Server is the fake Entra ID: an http.Handler plus state. Safe for concurrent use.
 type Server struct {
@@ -276,7 +287,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.keys.current = k
-	s.stats = Stats{OBOByAssertion: map[string]int64{}, OBOByUser: map[string]int64{}}
+	s.stats = newStats()
 	return s, nil
 }
 
@@ -399,14 +410,22 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.OBOByUser {
 		c.OBOByUser[k] = v
 	}
+	c.ClientAuthentications = make(map[string]int64, len(s.stats.ClientAuthentications))
+	for k, v := range s.stats.ClientAuthentications {
+		c.ClientAuthentications[k] = v
+	}
 	return c
+}
+
+func newStats() Stats {
+	return Stats{OBOByAssertion: map[string]int64{}, OBOByUser: map[string]int64{}, ClientAuthentications: map[string]int64{}}
 }
 
 // ResetStats sets every counter to zero.
 func (s *Server) ResetStats() {
 	s.statsMu.Lock()
 	defer s.statsMu.Unlock()
-	s.stats = Stats{OBOByAssertion: map[string]int64{}, OBOByUser: map[string]int64{}}
+	s.stats = newStats()
 }
 
 func (s *Server) count(f func(*Stats)) {

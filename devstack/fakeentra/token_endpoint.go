@@ -32,6 +32,8 @@ type tokenClient struct {
 	isAPI bool
 	roles []string // app roles on the flowbricks API (apps only)
 	acr   string   // "1" secret, "2" certificate or assertion (appidacr / azpacr)
+	// method is how it authenticated: ClientAuthSecret, ClientAuthCertificate or ClientAuthFederated.
+	method string
 }
 
 // v2TokenResponse is the v2 endpoint's success body. scope, refresh_token, id_token and
@@ -97,6 +99,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, version int
 		fail(e)
 		return
 	}
+	s.count(func(st *Stats) { st.ClientAuthentications[cl.method]++ })
 	resource, scopes, e := s.requestedResource(f, version)
 	if e != nil {
 		fail(e)
@@ -162,7 +165,7 @@ func (s *Server) authenticateClient(r *http.Request, f url.Values) (tokenClient,
 		if wantSecret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(wantSecret)) != 1 {
 			return tokenClient{}, errInvalidSecret(cl.id)
 		}
-		cl.acr = "1"
+		cl.acr, cl.method = "1", ClientAuthSecret
 	case assertionType != "" || assertion != "":
 		if assertionType != clientAssertionTypeJWT {
 			return tokenClient{}, errMalformedRequest()
@@ -170,10 +173,11 @@ func (s *Server) authenticateClient(r *http.Request, f url.Values) (tokenClient,
 		if assertion == "" {
 			return tokenClient{}, errMissingParameter("client_assertion")
 		}
-		if e := s.checkClientAssertion(cl, assertion); e != nil {
+		method, e := s.checkClientAssertion(cl, assertion)
+		if e != nil {
 			return tokenClient{}, e
 		}
-		cl.acr = "2"
+		cl.acr, cl.method = "2", method
 	default:
 		return tokenClient{}, errNoClientCredential()
 	}
@@ -183,21 +187,22 @@ func (s *Server) authenticateClient(r *http.Request, f url.Values) (tokenClient,
 // checkClientAssertion accepts a JWT signed with a certificate registered on the client
 // (x5t / x5t#S256 header) or a token of this tenant used as a federated identity
 // credential (a managed identity's token for api://AzureADTokenExchange).
-func (s *Server) checkClientAssertion(cl tokenClient, assertion string) *entraError {
+// It returns which of the two it was (ClientAuthCertificate or ClientAuthFederated).
+func (s *Server) checkClientAssertion(cl tokenClient, assertion string) (string, *entraError) {
 	tok, _, err := jwt.NewParser().ParseUnverified(assertion, jwt.MapClaims{})
 	if err != nil {
-		return errClientAssertionMalformed()
+		return "", errClientAssertionMalformed()
 	}
 	_, hasX5t := tok.Header["x5t"]
 	_, hasS256 := tok.Header["x5t#S256"]
 	if hasX5t || hasS256 {
-		return s.checkCertificateAssertion(cl, assertion, tok.Header)
+		return ClientAuthCertificate, s.checkCertificateAssertion(cl, assertion, tok.Header)
 	}
 	iss, _ := tok.Claims.(jwt.MapClaims)["iss"].(string)
 	if iss != s.Issuer(2) {
-		return errFICIssuer(iss)
+		return "", errFICIssuer(iss)
 	}
-	return s.checkFederatedAssertion(cl, assertion)
+	return ClientAuthFederated, s.checkFederatedAssertion(cl, assertion)
 }
 
 func (s *Server) checkCertificateAssertion(cl tokenClient, assertion string, hdr map[string]any) *entraError {

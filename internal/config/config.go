@@ -27,6 +27,10 @@ const (
 	DefaultAppRole = "Jobs.Run"
 	// DefaultAuthorityHost is the public-cloud Entra ID authority.
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
+	// DefaultUpstreamTimeout bounds each Databricks call, the SDK's retries of 429/503 included.
+	DefaultUpstreamTimeout = 30 * time.Second
+	// MaxUpstreamTimeout keeps one upstream call inside the handler's 60 s request bound.
+	MaxUpstreamTimeout = 55 * time.Second
 )
 
 // Names of the settings the handler reads. azidentity's and the Databricks SDK's names are used
@@ -50,6 +54,7 @@ const (
 	EnvLogFormat             = "FLOWBRICKS_LOG_FORMAT"
 	EnvWorkspaces            = "FLOWBRICKS_WORKSPACES"
 	EnvJobs                  = "FLOWBRICKS_JOBS"
+	EnvUpstreamTimeout       = "FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS"
 	EnvPort                  = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvWebsiteHostname       = "WEBSITE_HOSTNAME"
 )
@@ -60,7 +65,7 @@ func SettingNames() []string {
 		EnvTenantID, EnvClientID, EnvClientSecret, EnvCertificatePath, EnvCertificatePassword,
 		EnvManagedIdentityClient, EnvAuthorityHost, EnvDatabricksHost, EnvAudiences, EnvScope,
 		EnvAppCallers, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
-		EnvWorkspaces, EnvJobs, EnvPort, EnvWebsiteHostname,
+		EnvWorkspaces, EnvJobs, EnvUpstreamTimeout, EnvPort, EnvWebsiteHostname,
 	}
 }
 
@@ -107,6 +112,9 @@ type Config struct {
 	PublicURL       string // "" = from WEBSITE_HOSTNAME or the request
 	WebsiteHostname string
 	PollInterval    time.Duration
+	// UpstreamTimeout is the deadline of each Databricks call, retries included
+	// (FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS, default DefaultUpstreamTimeout).
+	UpstreamTimeout time.Duration
 
 	LogLevel  string // trace|debug|info|warn|error
 	LogFormat string // json|console
@@ -204,6 +212,15 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, &Error{EnvPollSeconds, "must be a whole number of seconds from 1 to 3600"}
 		}
 		c.PollInterval = time.Duration(n) * time.Second
+	}
+
+	c.UpstreamTimeout = DefaultUpstreamTimeout
+	if s := get(EnvUpstreamTimeout); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || time.Duration(n)*time.Second > MaxUpstreamTimeout {
+			return c, &Error{EnvUpstreamTimeout, fmt.Sprintf("must be a whole number of seconds from 1 to %d", int(MaxUpstreamTimeout/time.Second))}
+		}
+		c.UpstreamTimeout = time.Duration(n) * time.Second
 	}
 
 	if c.LogLevel == "" {

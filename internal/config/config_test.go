@@ -33,7 +33,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Credential != CredentialSecret || c.AuthorityHost != DefaultAuthorityHost || c.Scope != DefaultScope ||
 		c.AppRole != DefaultAppRole || c.LogFormat != "json" || c.LogLevel != "info" || c.Port != 8080 ||
-		c.PollInterval != 20*time.Second || len(c.AppCallers) != 0 {
+		c.PollInterval != 20*time.Second || len(c.AppCallers) != 0 || c.UpstreamTimeout != DefaultUpstreamTimeout {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 	if got := strings.Join(c.Audiences, ","); got != client+",api://"+client {
@@ -66,6 +66,8 @@ func TestLoadAccepts(t *testing.T) {
 			func(c Config) bool {
 				return c.Workspaces["sales"] == "https://adb-9.1.azuredatabricks.net" && len(c.Jobs) == 2
 			}},
+		{"upstream timeout", map[string]string{EnvUpstreamTimeout: "3"},
+			func(c Config) bool { return c.UpstreamTimeout == 3*time.Second }},
 		{"console logs", map[string]string{EnvLogFormat: "Console", EnvLogLevel: "DEBUG"},
 			func(c Config) bool { return c.LogFormat == "console" && c.LogLevel == "debug" }},
 	}
@@ -105,6 +107,9 @@ func TestLoadRejectsNamingTheVariable(t *testing.T) {
 		{map[string]string{EnvAppCallers: "logic-app"}, EnvAppCallers},
 		{map[string]string{EnvPublicURL: "flowbricks.example"}, EnvPublicURL},
 		{map[string]string{EnvPollSeconds: "0"}, EnvPollSeconds},
+		{map[string]string{EnvUpstreamTimeout: "0"}, EnvUpstreamTimeout},
+		{map[string]string{EnvUpstreamTimeout: "56"}, EnvUpstreamTimeout},
+		{map[string]string{EnvUpstreamTimeout: "3s"}, EnvUpstreamTimeout},
 		{map[string]string{EnvLogLevel: "loud"}, EnvLogLevel},
 		{map[string]string{EnvLogFormat: "xml"}, EnvLogFormat},
 		{map[string]string{EnvPort: ""}, EnvPort},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +199,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
 	status, code, msg := apiErr.StatusCode, apiErr.ErrorCode, apiErr.Message
 	e.StatusCode = status
-	e.Detail = msg
+	e.Detail = plainMessage(status, msg)
 	e.RequestID = requestID(apiErr)
 
 	switch {
@@ -240,6 +241,40 @@ func notFoundFor(op string) error {
 	default:
 		return ErrRunNotFound
 	}
+}
+
+var (
+	htmlTitleRe = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	htmlH1Re    = regexp.MustCompile(`(?is)<h1[^>]*>(.*?)</h1>`)
+	htmlTagRe   = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// plainMessage turns the error page a gateway or load balancer in front of the workspace answers
+// with (the SDK passes a page without <pre> through as the message) into one line of text: its
+// title and heading. Databricks' own messages are returned unchanged.
+func plainMessage(status int, msg string) string {
+	trimmed := strings.TrimSpace(msg)
+	lower := strings.ToLower(trimmed)
+	if !strings.HasPrefix(trimmed, "<") && !strings.Contains(lower, "<html") && !strings.Contains(lower, "<body") {
+		return msg
+	}
+	text := func(re *regexp.Regexp) string {
+		m := re.FindStringSubmatch(trimmed)
+		if m == nil {
+			return ""
+		}
+		return strings.Join(strings.Fields(htmlTagRe.ReplaceAllString(m[1], " ")), " ")
+	}
+	parts := []string{}
+	for _, p := range []string{text(htmlTitleRe), text(htmlH1Re)} {
+		if p != "" && !slices.Contains(parts, p) {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, strconv.Itoa(status)+" "+http.StatusText(status))
+	}
+	return "the workspace's gateway answered with an error page: " + strings.Join(parts, ": ")
 }
 
 // requestID prefers the RequestInfo error detail Databricks puts in JSON error

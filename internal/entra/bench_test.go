@@ -29,6 +29,28 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkValidateParallel is the same with concurrent flows: the key set and the parser are
+// shared read-only, so callers do not serialise on a lock.
+func BenchmarkValidateParallel(b *testing.B) {
+	f := newFakeEntra(b)
+	v := newTestValidator(b, f, nil)
+	header := "Bearer " + f.mint(b, f.userClaimsV2())
+	ctx := context.Background()
+	if _, _, err := v.Validate(ctx, header); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := v.Validate(ctx, header); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkTokenForCacheHit is the warm path of the exchange: SHA-256 of the incoming token and
 // one LRU lookup.
 func BenchmarkTokenForCacheHit(b *testing.B) {

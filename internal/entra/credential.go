@@ -182,3 +182,62 @@ func (c *clientCredential) appCredential(tenantID, clientID string, clientOpts a
 	}
 	return nil, errors.New("no credential configured")
 }
+
+// adminAction says what an administrator must change when Entra refused the handler's own
+// registration or credential (xe.Kind Misconfigured; "" for every other kind). The codes are
+// Entra's (reference-error-codes.md); the settings are named the way the handler reads them.
+func (c *clientCredential) adminAction(tenantID string, xe *ExchangeError) string {
+	if xe.Kind != Misconfigured {
+		return ""
+	}
+	const fic = "add a federated credential to the flowbricks API app registration with issuer " +
+		"https://login.microsoftonline.com/%s/v2.0, subject = the managed identity's object (principal) id and audience %s"
+	switch xe.AADSTS {
+	case "AADSTS7000215":
+		return "Entra ID refused the client secret (AZURE_CLIENT_SECRET): it is not the value of a current secret of the " +
+			"flowbricks API app registration (often the secret's ID was copied instead of its value). Set the value of a " +
+			"current client secret, or better use the managed identity as a federated credential (FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID)."
+	case "AADSTS7000222":
+		return "The client secret (AZURE_CLIENT_SECRET) has expired: create a new client secret on the flowbricks API app " +
+			"registration and update the setting, or switch to the managed identity as a federated credential."
+	case "AADSTS700027", "AADSTS700021", "AADSTS700023", "AADSTS50027":
+		if c.kind == credManagedIdentity {
+			return "Entra ID refused the managed identity token presented as client assertion: " + fmt.Sprintf(fic, tenantID, c.miAudience) + "."
+		}
+		return "Entra ID refused the certificate's client assertion: upload the certificate (public part) of " +
+			"AZURE_CLIENT_CERTIFICATE_PATH to the flowbricks API app registration (Certificates & secrets) and check that the " +
+			"file holds the matching RSA private key."
+	case "AADSTS700024":
+		return "The client assertion was outside its validity window: check the clock of the host (certificate) or that " +
+			"the managed identity endpoint returns fresh tokens."
+	case "AADSTS700211", "AADSTS700212", "AADSTS700213", "AADSTS700229":
+		aud := c.miAudience
+		if aud == "" {
+			aud = "api://AzureADTokenExchange"
+		}
+		return "No federated credential matches the managed identity's token: " + fmt.Sprintf(fic, tenantID, aud) + "."
+	case "AADSTS700016", "AADSTS7000218":
+		return "The flowbricks API app registration was not found or has no usable credential: check AZURE_CLIENT_ID " +
+			"(the API registration's client id), AZURE_TENANT_ID and the credential setting."
+	case "AADSTS90002", "AADSTS900023":
+		return "The tenant was not found: check AZURE_TENANT_ID and AZURE_AUTHORITY_HOST (the cloud)."
+	case "AADSTS500011", "AADSTS650057", "AADSTS70011":
+		return "Entra ID refused the Azure Databricks permission: the flowbricks API app registration needs the API " +
+			"permission AzureDatabricks user_impersonation (2ff814a6-3304-4ab8-85cb-cd0e6f879c1d) with admin consent."
+	case "AADSTS7000114":
+		return "Entra ID refused an on-behalf-of exchange of an application token; only user tokens can be exchanged."
+	}
+	switch c.kind {
+	case credManagedIdentity:
+		if xe.AADSTS == "" {
+			return "The managed identity token could not be obtained: check that the user-assigned identity is assigned to " +
+				"the Function App and that FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID is its client id."
+		}
+		return "Check the flowbricks API app registration and its federated credential for the managed identity " +
+			"(FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID)."
+	case credCertificate:
+		return "Check the flowbricks API app registration and the certificate it trusts (AZURE_CLIENT_CERTIFICATE_PATH)."
+	default:
+		return "Check the flowbricks API app registration and its client secret (AZURE_CLIENT_SECRET)."
+	}
+}

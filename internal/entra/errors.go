@@ -112,6 +112,10 @@ type ExchangeError struct {
 	RetryAfter time.Duration
 	// TraceID and CorrelationID from Entra's error body, for support requests.
 	TraceID, CorrelationID string
+	// Action says what an administrator must change, for Kind Misconfigured (empty otherwise):
+	// which credential or registration setting Entra refused and how to fix it. It names
+	// settings, never their values, and is written to the log line of the failure.
+	Action string
 
 	cause error // only context errors, never anything that could carry a secret
 }

@@ -297,10 +297,11 @@ func (e *Exchanger) exchangeOBO(ctx context.Context, p Principal, incoming Token
 	at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
 	if err != nil {
 		xe := classify(ctx, err, tr, e.redactions(incoming)...)
-		e.logFailure(xe, "on_behalf_of", p)
+		xe.Action = e.cred.adminAction(e.tenantID, xe)
+		e.logFailure(ctx, xe, "on_behalf_of", p)
 		return cacheEntry{}, xe
 	}
-	e.log.Debug().Str("flow", "on_behalf_of").Str("oid", p.ObjectID).Time("expires_on", at.ExpiresOn).Msg("entra: token exchanged")
+	e.logger(ctx).Debug().Str("flow", "on_behalf_of").Str("oid", p.ObjectID).Time("expires_on", at.ExpiresOn).Msg("entra: token exchanged")
 	return cacheEntry{token: Token(at.Token), expiresOn: at.ExpiresOn}, nil
 }
 
@@ -311,7 +312,8 @@ func (e *Exchanger) appToken(ctx context.Context, p Principal) (Token, time.Time
 	at, err := e.app.GetToken(xctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
 	if err != nil {
 		xe := classify(xctx, err, tr, e.redactions("")...)
-		e.logFailure(xe, "client_credentials", p)
+		xe.Action = e.cred.adminAction(e.tenantID, xe)
+		e.logFailure(xctx, xe, "client_credentials", p)
 		return "", time.Time{}, xe
 	}
 	return Token(at.Token), at.ExpiresOn, nil
@@ -321,8 +323,26 @@ func (e *Exchanger) redactions(incoming Token) []string {
 	return append(e.cred.secretsForRedaction(), incoming.Reveal())
 }
 
-func (e *Exchanger) logFailure(xe *ExchangeError, flow string, p Principal) {
-	e.log.Warn().
+// logger is the request's logger when ctx carries one (it has the request and workflow run ids),
+// else the Exchanger's own.
+func (e *Exchanger) logger(ctx context.Context) *zerolog.Logger {
+	return requestLogger(ctx, &e.log)
+}
+
+// requestLogger returns the zerolog logger in ctx (hlog puts one there per request), or fallback.
+func requestLogger(ctx context.Context, fallback *zerolog.Logger) *zerolog.Logger {
+	if l := zerolog.Ctx(ctx); l.GetLevel() != zerolog.Disabled {
+		return l
+	}
+	return fallback
+}
+
+func (e *Exchanger) logFailure(ctx context.Context, xe *ExchangeError, flow string, p Principal) {
+	level := zerolog.WarnLevel
+	if xe.Kind == Misconfigured {
+		level = zerolog.ErrorLevel // not the caller's fault: every request fails until an administrator acts
+	}
+	e.logger(ctx).WithLevel(level).
 		Str("flow", flow).
 		Str("kind", xe.Kind.String()).
 		Str("aadsts", xe.AADSTS).
@@ -331,5 +351,6 @@ func (e *Exchanger) logFailure(xe *ExchangeError, flow string, p Principal) {
 		Str("oid", p.ObjectID).
 		Str("app_id", p.AppID).
 		Str("description", xe.Description).
+		Str("action", xe.Action).
 		Msg("entra: token exchange failed")
 }

@@ -227,6 +227,10 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{"RS256"}),
+		// Canonical base64url only: otherwise the unused low bits of the signature's last
+		// character make several strings of one signed token, each a distinct token for the
+		// exchange cache. Entra's encoder is canonical.
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(leeway),
 		jwt.WithAudience(slices.Clone(o.Audiences)...),
@@ -488,8 +492,9 @@ func (v *Validator) initialize() (*keyState, error) {
 		RefreshInterval:           keysRefreshInterval,
 		RefreshUnknownKID:         rate.NewLimiter(rate.Every(v.unknownKIDs), 1),
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) {
-				v.log.Warn().Err(err).Str("jwks_uri", u).Msg("entra: refreshing signing keys failed; keeping the last known keys")
+			return func(ctx context.Context, err error) {
+				// ctx is the request's for a refresh triggered by an unknown kid, background otherwise.
+				requestLogger(ctx, &v.log).Warn().Err(err).Str("jwks_uri", u).Msg("entra: refreshing signing keys failed; keeping the last known keys")
 			}
 		},
 	})
