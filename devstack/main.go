@@ -5,6 +5,7 @@
 //	go run ./devstack up    [--dir D] [--port 7071] [--fixture F]
 //	go run ./devstack token --user alice [--dir D] [--ttl 1h]
 //	go run ./devstack demo  [--port 7071]
+//	go run ./devstack bench [--users 1000] [--concurrency 32] [--requests 20000] [--cold-starts 20] [--out F]
 package main
 
 import (
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runToken(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -61,15 +62,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	if err != nil {
 		return fmt.Errorf("listen on %s port %d: %w", config.EnvPort, cfg.Port, err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
+	srv := newHTTPServer(handler)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info().Str("addr", ln.Addr().String()).Str("databricks_host", cfg.DatabricksHost).
@@ -87,6 +80,32 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newHTTPServer bounds every phase of a connection, so a slow or stuck client cannot hold the
+// handler's resources: headers and body must arrive in time, the answer to a request that hit
+// requestTimeout can still be written, idle keep-alive connections are closed.
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+}
+
+// databricksOptions are the Jobs API client settings for one workspace host: every call (the
+// SDK's retries of 429/503 included) ends within the configured upstream timeout.
+func databricksOptions(cfg config.Config, host string, transport http.RoundTripper) databricks.Options {
+	return databricks.Options{
+		Host:           host,
+		Transport:      transport,
+		RequestTimeout: cfg.UpstreamTimeout,
+		RetryTimeout:   min(cfg.UpstreamTimeout, databricks.DefaultRetryTimeout),
+	}
 }
 
 // newHandler builds the HTTP surface and everything behind it.
@@ -124,9 +143,9 @@ func newHandler(cfg config.Config, logger zerolog.Logger) (http.Handler, func(),
 		return nil, nil, err
 	}
 	workspaces := make(map[string]api.Jobs, len(cfg.Workspaces))
-	transport := newTransport()
+	transport := newDatabricksTransport()
 	for name, host := range cfg.Workspaces {
-		client, err := databricks.New(databricks.Options{Host: host, Transport: transport})
+		client, err := databricks.New(databricksOptions(cfg, host, transport))
 		if err != nil {
 			validator.Close()
 			return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
@@ -153,6 +172,29 @@ func newTransport() *http.Transport {
 	t.IdleConnTimeout = 90 * time.Second
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.ResponseHeaderTimeout = 60 * time.Second
+	return t
+}
+
+// newDatabricksTransport is newTransport speaking HTTP/1.1 only. Every request a flow makes is
+// one Jobs API call, so Databricks traffic is many small concurrent requests: over HTTP/2 they
+// share one connection and Go's HTTP/2 client (stream bookkeeping, HPACK, flow control, handoffs
+// between the caller and the connection's goroutines) cost the handler about 10% more CPU per
+// get-run than HTTP/1.1 keep-alive connections, measured with `devstack bench` (an interleaved
+// A/B of both handlers under the same load: docs/performance.md). Up to MaxIdleConnsPerHost
+// connections stay open, so a warm request still makes no TLS handshake.
+func newDatabricksTransport() *http.Transport {
+	t := newTransport()
+	t.ForceAttemptHTTP2 = false
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetHTTP1(true)
+	// Clone copied DefaultTransport's HTTP/2 set-up: its ALPN list offers "h2" and its
+	// TLSNextProto would take over a connection on which the server chose h2. Both must go, or a
+	// server that prefers h2 gets HTTP/1.1 spoken on an h2 connection.
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	t.TLSClientConfig.NextProtos = nil
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	return t
 }
 

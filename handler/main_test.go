@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/config"
+	"github.com/flowbricks/flowbricks/internal/databricks"
 )
 
 func testEnv(port int) map[string]string {
@@ -72,5 +75,52 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "flowbricks ready") || strings.Contains(logs.String(), "secret-for-test") {
 		t.Fatalf("unexpected logs: %s", logs.String())
+	}
+}
+
+func TestServerTimeoutsBoundEveryPhase(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler())
+	tests := []struct {
+		name string
+		got  time.Duration
+		ok   bool
+	}{
+		{"ReadHeaderTimeout (slowloris)", srv.ReadHeaderTimeout, srv.ReadHeaderTimeout > 0},
+		{"ReadTimeout (slow body)", srv.ReadTimeout, srv.ReadTimeout > 0},
+		{"WriteTimeout leaves room to answer a timed-out request", srv.WriteTimeout, srv.WriteTimeout > requestTimeout},
+		{"IdleTimeout (idle keep-alive connections)", srv.IdleTimeout, srv.IdleTimeout > 0},
+	}
+	for _, tt := range tests {
+		if !tt.ok {
+			t.Errorf("%s = %v", tt.name, tt.got)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
+		t.Errorf("MaxHeaderBytes = %d, want a bound below the 1 MiB default", srv.MaxHeaderBytes)
+	}
+}
+
+func TestDatabricksCallsEndWithinTheUpstreamTimeout(t *testing.T) {
+	env := testEnv(8080)
+	env["FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS"] = "3"
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := databricksOptions(cfg, cfg.DatabricksHost, nil)
+	if o.RequestTimeout != 3*time.Second || o.RetryTimeout != 3*time.Second || o.Host != cfg.DatabricksHost {
+		t.Fatalf("options %+v, want a 3 s request deadline and retry window", o)
+	}
+
+	delete(env, "FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS")
+	if cfg, err = config.Load(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	o = databricksOptions(cfg, cfg.DatabricksHost, nil)
+	if o.RequestTimeout != config.DefaultUpstreamTimeout || o.RetryTimeout != databricks.DefaultRetryTimeout {
+		t.Fatalf("default options %+v", o)
+	}
+	if o.RequestTimeout >= requestTimeout {
+		t.Fatalf("an upstream call (%v) must end before the request does (%v)", o.RequestTimeout, requestTimeout)
 	}
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A tiny bench run: the whole measurement (stack, every phase, cold starts) works and reports
+// what it must. It asserts what the bench counts — never how fast anything was.
+func TestBenchSmoke(t *testing.T) {
+	const users = 3
+	o := benchOptions{
+		Users: users, Concurrency: 2, Requests: 8, Burst: 2, Serial: 4, ColdStarts: 2,
+		Timeout: 2 * time.Minute, AppRoot: appRoot, HandlerLog: handlerLogs,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stacksStarted.Add(1) // its handler logs go to handlerLogs: the leak scan covers them
+	rep, err := bench(ctx, o)
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+
+	// One row per phase, in order, with the requested counts.
+	want := []struct {
+		op, path      string
+		n             int
+		upstreamPerRq float64 // workspace requests per request: run-now also reads the run back
+	}{
+		{"run-now (first request per user)", "flowbricks", users * 2, 2},
+		{"run-now", "direct", 2, 2},
+		{"run-now", "flowbricks", 2, 2},
+		{"get-run", "direct", 6, 1},
+		{"get-run", "flowbricks", 6, 1},
+		{serialOp, "direct", 4, 1},
+		{serialOp, "flowbricks", 4, 1},
+	}
+	if len(rep.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(rep.Rows), len(want), rep.Rows)
+	}
+	for i, w := range want {
+		r := rep.Rows[i]
+		if r.Operation != w.op || r.Path != w.path || r.Requests != w.n {
+			t.Errorf("row %d = %s/%s/%d, want %s/%s/%d", i, r.Operation, r.Path, r.Requests, w.op, w.path, w.n)
+		}
+		if r.UpstreamPerRequest != w.upstreamPerRq {
+			t.Errorf("row %d (%s %s): %.2f workspace requests per request, want %.0f", i, r.Operation, r.Path, r.UpstreamPerRequest, w.upstreamPerRq)
+		}
+		if !(r.P50Millis > 0 && r.P50Millis <= r.P95Millis && r.P95Millis <= r.P99Millis && r.PerSecond > 0) {
+			t.Errorf("row %d: percentiles or rate inconsistent: %+v", i, r)
+		}
+		if r.Path == "direct" && r.HandlerCPUMicros != 0 {
+			t.Errorf("row %d: a direct row has handler CPU %v", i, r.HandlerCPUMicros)
+		}
+	}
+	if len(rep.Added) != 3 || rep.Added[0].Operation != "run-now" || rep.Added[1].Operation != "get-run" || rep.Added[2].Operation != serialOp {
+		t.Errorf("added = %+v", rep.Added)
+	}
+
+	// Upstream counters: one OBO exchange per user token, whatever the burst; nothing else.
+	if rep.Entra.HandlerTokenRequests != users || rep.Entra.HandlerOBORequests != users || rep.Entra.AfterColdPhase != users {
+		t.Errorf("Entra: %+v, want %d token requests from the handler", rep.Entra, users)
+	}
+	if rep.Entra.BenchBaselineExchanges != users || rep.Entra.DistinctUserTokens != users {
+		t.Errorf("Entra: %+v", rep.Entra)
+	}
+	wantHandler := int64(users*2*2 + 2*2 + 6 + 4)
+	if rep.Workspace.HandlerRequests != wantHandler || rep.Workspace.HostMetadata != 0 || rep.Workspace.Errors != 0 {
+		t.Errorf("workspace: %+v, want %d requests from the handler and no host-metadata call", rep.Workspace, wantHandler)
+	}
+	if rep.Handler.Requests != users*2+2+6+4 || rep.Handler.PeakRSSMB <= 0 || rep.Handler.CPUSeconds < 0 {
+		t.Errorf("handler: %+v", rep.Handler)
+	}
+	if rep.ColdStart.Launches != 2 || len(rep.ColdStart.Samples) != 2 || rep.ColdStart.MedianMillis <= 0 || rep.ColdStart.MaxMillis < rep.ColdStart.MedianMillis {
+		t.Errorf("cold start: %+v", rep.ColdStart)
+	}
+	names := map[string]bool{}
+	for _, tg := range rep.Targets {
+		names[tg.Name] = true
+	}
+	for _, n := range []string{"handler CPU per warm get-run", "added p50 latency, get-run", "added p99 latency, get-run",
+		"Entra token requests = distinct user tokens", "peak RSS", "cold start median"} {
+		if !names[n] {
+			t.Errorf("no target %q in %+v", n, rep.Targets)
+		}
+	}
+
+	// The table names every phase and figure.
+	var out bytes.Buffer
+	printBenchReport(&out, rep)
+	for _, s := range []string{"run-now (first request per user)", "get-run, 1 in flight", "added by flowbricks", "handler CPU µs/req",
+		"peak RSS (VmHWM)", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, out.String())
+		}
+	}
+
+	// --out writes the same figures as JSON.
+	path := filepath.Join(t.TempDir(), "bench.json")
+	if err := writeJSONFile(path, rep); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"machine", "options", "rows", "added", "handler", "entra", "workspace", "cold_start", "targets"} {
+		if _, ok := back[k]; !ok {
+			t.Errorf("JSON has no %q", k)
+		}
+	}
+	if rows, _ := back["rows"].([]any); len(rows) != len(want) {
+		t.Errorf("JSON rows: %d", len(rows))
+	} else if row, _ := rows[4].(map[string]any); row["handler_cpu_us_per_request"] == nil || row["p99_ms"] == nil {
+		t.Errorf("JSON row lacks fields: %v", row)
+	}
+}
+
+// Bad flags are refused before anything is built or started.
+func TestBenchRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--users", "0"}, {"--concurrency", "0"}, {"--requests", "3"}, {"--burst", "0"},
+		{"--cold-starts", "-1"}, {"--serial", "-1"}, {"--timeout", "0s"}, {"extra"},
+	} {
+		var stderr bytes.Buffer
+		if err := runBench(context.Background(), args, &stderr, &stderr); err == nil {
+			t.Errorf("runBench(%q) succeeded", args)
+		}
+		if strings.Contains(stderr.String(), "building the handler") {
+			t.Errorf("runBench(%q) built the handler before checking its flags", args)
+		}
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range n {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	sorted := ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5 * time.Millisecond}, {95, 10 * time.Millisecond}, {99, 10 * time.Millisecond}, {10, time.Millisecond}} {
+		if got := percentile(sorted, tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("percentile of nothing is not 0")
+	}
+}
+
+func TestProcReadersSeeThisProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if hz, err := clockTicks(); err != nil || hz <= 0 {
+		t.Fatalf("clockTicks = %d, %v", hz, err)
+	}
+	if _, err := procCPUTicks(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	hwm, rss, err := procMemory(os.Getpid())
+	if err != nil || hwm <= 0 || rss <= 0 || rss > hwm {
+		t.Fatalf("procMemory = %d, %d, %v", hwm, rss, err)
+	}
+}

@@ -1,0 +1,360 @@
+package api_test
+
+// Benchmarks of one whole warm request through the router: the real entra.Validator and
+// entra.Exchanger against an in-process fake Entra ID, the real databricks.Client against an
+// in-process fake workspace, both served over HTTPS by httptest with the handler's transport
+// settings, and the production logger configuration (JSON, info level) writing to io.Discard.
+//
+// internal/* never imports devstack/* in product code; these _test.go files import
+// devstack/fakeentra and devstack/fakeworkspace only to have faithful upstreams for the
+// benchmarks (they are test doubles, never linked into the handler).
+//
+// Run with: go test -run '^$' -bench Router -benchmem ./internal/api
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/internal/api"
+	"github.com/flowbricks/flowbricks/internal/config"
+	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/entra"
+)
+
+const (
+	benchTenant   = "7e1a2b3c-0000-4d5e-8f00-00000000fb01"
+	benchClientID = "f10b61c5-0000-4000-8000-00000000a001"
+	benchSecret   = "bench-only-secret"
+	benchJobID    = 7001
+)
+
+// benchEnv is a router wired like handler/main.go wires it, against in-process fakes.
+type benchEnv struct {
+	router    http.Handler
+	authz     string // "Bearer <user token>"
+	entra     *fakeentra.Server
+	workspace *fakeworkspace.Server
+	runID     int64
+}
+
+// lateHandler lets a server start (so its URL is known) before the handler that needs the URL
+// exists.
+type lateHandler struct {
+	once sync.Once
+	h    http.Handler
+	set  chan struct{}
+}
+
+func newLateHandler() *lateHandler { return &lateHandler{set: make(chan struct{})} }
+func (l *lateHandler) Set(h http.Handler) {
+	l.once.Do(func() { l.h = h; close(l.set) })
+}
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { <-l.set; l.h.ServeHTTP(w, r) }
+
+func startTLS(b *testing.B, h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// handlerTransport mirrors handler/main.go's transports, trusting the httptest certificate: 64
+// idle connections per host; HTTP/2 when offered (Entra), or HTTP/1.1 only (Databricks).
+func handlerTransport(srv *httptest.Server, http2 bool) *http.Transport {
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	t := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   http2,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if !http2 {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
+	}
+	return t
+}
+
+func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
+	b.Helper()
+	const upn = "bench-user@contoso.example"
+	env := &benchEnv{}
+
+	entraLate := newLateHandler()
+	entraSrv := startTLS(b, entraLate)
+	var err error
+	env.entra, err = fakeentra.New(fakeentra.Config{
+		BaseURL:  entraSrv.URL,
+		TenantID: benchTenant,
+		API:      fakeentra.APIRegistration{ClientID: benchClientID, ClientSecret: benchSecret},
+		Users:    []fakeentra.User{{Name: "bench", OID: "be4c0000-0000-4000-8000-000000000001", UPN: upn}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	entraLate.Set(env.entra)
+
+	// The fake workspace verifies every Databricks token (an RS256 check). That cost is the
+	// workspace's, not flowbricks', so verified tokens are remembered: the profile of these
+	// benchmarks is flowbricks' work plus a cheap upstream.
+	var verified sync.Map
+	wsLate := newLateHandler()
+	wsSrv := startTLS(b, wsLate)
+	env.workspace, err = fakeworkspace.New(fakeworkspace.Config{
+		Verify: func(token string) (fakeworkspace.Principal, error) {
+			if p, ok := verified.Load(token); ok {
+				return p.(fakeworkspace.Principal), nil
+			}
+			c, err := env.entra.Verify(token, config.DatabricksAppID)
+			if err != nil {
+				return fakeworkspace.Principal{}, err
+			}
+			p := fakeworkspace.Principal{UPN: c.UPN, OID: c.OID, AppID: c.AppID, App: c.IsApp}
+			verified.Store(token, p)
+			return p, nil
+		},
+		Users:   []string{upn},
+		HostURL: wsSrv.URL,
+		Jobs: []fakeworkspace.Job{{
+			JobID: benchJobID, Name: "bench-pipeline", Creator: "data-eng@contoso.example",
+			ACL: map[string]string{fakeworkspace.AllUsersGroup: fakeworkspace.CanManageRun},
+			Tasks: []fakeworkspace.Task{
+				{TaskKey: "ingest"},
+				{TaskKey: "transform", DependsOn: []string{"ingest"}},
+				{TaskKey: "report", DependsOn: []string{"transform"}},
+			},
+			RunningMs: int(time.Hour / time.Millisecond),
+		}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	wsLate.Set(env.workspace)
+
+	entraHTTP := &http.Client{Transport: handlerTransport(entraSrv, true), Timeout: 30 * time.Second}
+	b.Cleanup(entraHTTP.CloseIdleConnections)
+	logger := zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "flowbricks").Logger()
+	validator, err := entra.NewValidator(entra.ValidatorOptions{
+		AuthorityHost: entraSrv.URL + "/",
+		TenantID:      benchTenant,
+		Audiences:     []string{benchClientID, "api://" + benchClientID},
+		Scope:         config.DefaultScope,
+		HTTPClient:    entraHTTP,
+		Logger:        logger,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = validator.Close() })
+	exchanger, err := entra.NewExchanger(entra.ExchangerOptions{
+		AuthorityHost: entraSrv.URL + "/",
+		TenantID:      benchTenant,
+		ClientID:      benchClientID,
+		Credential:    entra.CredentialOptions{ClientSecret: benchSecret},
+		Scope:         config.DatabricksScope,
+		HTTPClient:    entraHTTP,
+		Logger:        logger,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	jobs := stubJobs
+	if jobs == nil {
+		wsTransport := handlerTransport(wsSrv, false)
+		b.Cleanup(wsTransport.CloseIdleConnections)
+		client, err := databricks.New(databricks.Options{Host: wsSrv.URL, Transport: wsTransport})
+		if err != nil {
+			b.Fatal(err)
+		}
+		jobs = client
+	}
+	env.router = api.NewServer(api.Deps{
+		Config: config.Config{
+			TenantID: benchTenant, ClientID: benchClientID, DatabricksHost: wsSrv.URL,
+			Workspaces: map[string]string{"default": wsSrv.URL}, Audiences: []string{benchClientID},
+			Scope: config.DefaultScope, PublicURL: "https://flowbricks.example", PollInterval: 20 * time.Second,
+		},
+		Logger:     logger,
+		Auth:       validator,
+		Exchanger:  exchanger,
+		Workspaces: map[string]api.Jobs{"default": jobs},
+	})
+	tok, err := env.entra.MintUserToken("bench", fakeentra.MintOptions{TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.authz = "Bearer " + tok
+
+	// Warm everything: keys, the exchange, connections; and create the run get-run reads.
+	env.runID = env.runNow(b, 0)
+	env.getRun(b, 0)
+	return env
+}
+
+// benchWriter is a reusable http.ResponseWriter that keeps only the status and the body size.
+type benchWriter struct {
+	h      http.Header
+	status int
+	n      int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(status int)      { w.status = status }
+func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *benchWriter) reset() {
+	clear(w.h)
+	w.status, w.n = 0, 0
+}
+
+func flowRequest(method, target, authz, body string, i int) *http.Request {
+	var r *http.Request
+	if body == "" {
+		r = httptest.NewRequest(method, target, nil)
+	} else {
+		r = httptest.NewRequest(method, target, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+	}
+	r.Header.Set("Authorization", authz)
+	r.Header.Set("x-ms-workflow-run-id", fmt.Sprintf("08584bench%012d", i))
+	r.Header.Set("x-ms-workflow-operation-name", "Run_Databricks_job")
+	return r
+}
+
+func (e *benchEnv) getRun(b *testing.B, i int) {
+	w := &benchWriter{h: http.Header{}}
+	e.router.ServeHTTP(w, flowRequest(http.MethodGet, fmt.Sprintf("/api/jobs/runs/%d", e.runID), e.authz, "", i))
+	if w.status != http.StatusOK {
+		b.Fatalf("get-run answered %d", w.status)
+	}
+}
+
+func (e *benchEnv) runNow(b *testing.B, i int) int64 {
+	rec := httptest.NewRecorder()
+	e.router.ServeHTTP(rec, flowRequest(http.MethodPost, "/api/jobs/run-now", e.authz, fmt.Sprintf(`{"job_id": %d}`, benchJobID), i))
+	if rec.Code != http.StatusOK {
+		b.Fatalf("run-now answered %d: %s", rec.Code, rec.Body)
+	}
+	var id int64
+	if _, err := fmt.Sscanf(rec.Body.String(), `{"run_id":%d`, &id); err != nil {
+		b.Fatalf("run-now answer: %v: %s", err, rec.Body)
+	}
+	return id
+}
+
+// BenchmarkRouterWarmGetRun is one poll of a flow: validation, cache-hit exchange, runs/get
+// through the SDK to the fake workspace over HTTPS/2, mapping, the JSON answer, the access log.
+func BenchmarkRouterWarmGetRun(b *testing.B) {
+	env := newBenchEnv(b, nil)
+	target := fmt.Sprintf("/api/jobs/runs/%d", env.runID)
+	w := &benchWriter{h: http.Header{}}
+	before := env.entra.Stats().TokenRequests
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w.reset()
+		env.router.ServeHTTP(w, flowRequest(http.MethodGet, target, env.authz, "", i))
+		if w.status != http.StatusOK {
+			b.Fatalf("get-run answered %d", w.status)
+		}
+	}
+	b.StopTimer()
+	if n := env.entra.Stats().TokenRequests; n != before {
+		b.Fatalf("warm requests called Entra's token endpoint %d times", n-before)
+	}
+}
+
+// BenchmarkRouterWarmGetRunParallel is the same with concurrent flows.
+func BenchmarkRouterWarmGetRunParallel(b *testing.B) {
+	env := newBenchEnv(b, nil)
+	target := fmt.Sprintf("/api/jobs/runs/%d", env.runID)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &benchWriter{h: http.Header{}}
+		i := 0
+		for pb.Next() {
+			i++
+			w.reset()
+			env.router.ServeHTTP(w, flowRequest(http.MethodGet, target, env.authz, "", i))
+			if w.status != http.StatusOK {
+				b.Errorf("get-run answered %d", w.status)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRouterWarmRunNow is a trigger: run-now and the read-back runs/get.
+func BenchmarkRouterWarmRunNow(b *testing.B) {
+	env := newBenchEnv(b, nil)
+	body := fmt.Sprintf(`{"job_id": %d}`, benchJobID)
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w.reset()
+		env.router.ServeHTTP(w, flowRequest(http.MethodPost, "/api/jobs/run-now", env.authz, body, i))
+		if w.status != http.StatusOK {
+			b.Fatalf("run-now answered %d", w.status)
+		}
+	}
+}
+
+// stubJobs answers GetRun with a fixed three-task run and no I/O.
+type stubJobs struct{ run databricks.Run }
+
+func (s stubJobs) RunNow(context.Context, databricks.RunNowRequest) (int64, error) {
+	return s.run.RunID, nil
+}
+func (s stubJobs) GetRun(context.Context, int64) (databricks.Run, error) { return s.run, nil }
+func (s stubJobs) RunOutputs(context.Context, databricks.Run) ([]databricks.TaskOutput, error) {
+	return []databricks.TaskOutput{}, nil
+}
+func (s stubJobs) CancelRun(context.Context, int64) error { return nil }
+func (s stubJobs) ListJobs(context.Context, string, int) ([]databricks.Job, error) {
+	return []databricks.Job{}, nil
+}
+
+// BenchmarkRouterGetRunNoUpstream is flowbricks' own share of a get-run: the same router,
+// validation and exchange, with a Jobs stub in place of the SDK and the network.
+func BenchmarkRouterGetRunNoUpstream(b *testing.B) {
+	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	run := databricks.Run{
+		RunID: 412000000000001, JobID: benchJobID, RunName: "bench-pipeline", State: "RUNNING",
+		RunPageURL: "https://adb-1234567890123456.7.azuredatabricks.net/?o=1234567890123456#job/7001/run/412000000000001",
+		StartTime:  start.Format(time.RFC3339),
+	}
+	for k, key := range []string{"ingest", "transform", "report"} {
+		run.Tasks = append(run.Tasks, databricks.TaskRun{TaskKey: key, RunID: run.RunID + int64(k) + 1, State: "RUNNING", RunPageURL: run.RunPageURL})
+	}
+	env := newBenchEnv(b, stubJobs{run: run})
+	target := fmt.Sprintf("/api/jobs/runs/%d", run.RunID)
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		w.reset()
+		env.router.ServeHTTP(w, flowRequest(http.MethodGet, target, env.authz, "", i))
+		if w.status != http.StatusOK {
+			b.Fatalf("get-run answered %d", w.status)
+		}
+	}
+}
