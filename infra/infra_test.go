@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/flowbricks/flowbricks/connector"
 	"github.com/flowbricks/flowbricks/internal/config"
 )
 
@@ -377,7 +378,7 @@ func handlerIdentifiers(t *testing.T) Identifiers {
 
 // checkIdentifiers compares the identifiers another part of flowbricks states (source names it
 // in messages) with the handler's. The connector check reads connector/apiProperties.json into
-// Identifiers (the scope from oAuthSettings.scopes) and calls this.
+// Identifiers (the scope from oAuthSettings.scopes) and calls this, as does the OpenAPI check.
 func checkIdentifiers(t *testing.T, source string, got Identifiers) {
 	t.Helper()
 	want := handlerIdentifiers(t)
@@ -413,6 +414,57 @@ func TestIdentifiersAgreeWithTheHandler(t *testing.T) {
 		}
 	}
 	checkIdentifiers(t, "infra (locals.tf)", tf)
+
+	t.Run("the connector asks for the scope the handler requires", func(t *testing.T) {
+		var props struct {
+			Properties struct {
+				ConnectionParameters struct {
+					Token struct {
+						OAuthSettings struct {
+							Scopes []string `json:"scopes"`
+						} `json:"oAuthSettings"`
+					} `json:"token"`
+				} `json:"connectionParameters"`
+			} `json:"properties"`
+		}
+		if err := json.Unmarshal(connector.APIProperties(), &props); err != nil {
+			t.Fatalf("connector/apiProperties.json: %v", err)
+		}
+		scopes := props.Properties.ConnectionParameters.Token.OAuthSettings.Scopes
+		if len(scopes) != 1 {
+			t.Fatalf("connector/apiProperties.json: want one scope, got %q", scopes)
+		}
+		checkIdentifiers(t, "connector/apiProperties.json", Identifiers{APIScope: scopes[0][strings.LastIndex(scopes[0], "/")+1:]})
+
+		var def struct {
+			SecurityDefinitions map[string]struct {
+				Scopes map[string]string `json:"scopes"`
+			} `json:"securityDefinitions"`
+		}
+		if err := json.Unmarshal(connector.APIDefinition(), &def); err != nil {
+			t.Fatalf("connector/apiDefinition.swagger.json: %v", err)
+		}
+		for name, sd := range def.SecurityDefinitions {
+			for scope := range sd.Scopes {
+				checkIdentifiers(t, "connector/apiDefinition.swagger.json securityDefinitions."+name, Identifiers{APIScope: scope})
+			}
+		}
+
+		// What Terraform tells the admin to paste into apiProperties.json builds the scope from
+		// the same locals as the API registration.
+		out := onlyBlock(t, files, "output", "connector_api_properties")
+		found := false
+		hclsyntax.VisitAll(out.Body, func(n hclsyntax.Node) hcl.Diagnostics {
+			if tpl, ok := n.(*hclsyntax.TemplateExpr); ok && len(tpl.Parts) == 3 &&
+				reference(tpl.Parts[0]) == "local.api_app_id_uri" && reference(tpl.Parts[2]) == "local.api_scope" {
+				found = true
+			}
+			return nil
+		})
+		if !found {
+			t.Error(`output connector_api_properties does not build its scope as "${local.api_app_id_uri}/${local.api_scope}"`)
+		}
+	})
 
 	t.Run("the handler is told the same names Entra ID issues", func(t *testing.T) {
 		settings := functionAppSettings(t, files)
