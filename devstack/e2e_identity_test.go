@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/devstack/pki"
 )
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -295,27 +295,11 @@ func signWithOwnKey(t *testing.T, kid string, claims jwt.MapClaims) string {
 // newCertificatePEM returns a self-signed certificate and its PKCS#8 RSA key, both PEM.
 func newCertificatePEM(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	c, err := pki.NewClientCertificate("flowbricks-api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "flowbricks-api"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	return c.CertPEM, c.KeyPEM
 }
 
 func testNonce(t *testing.T, n int) string {

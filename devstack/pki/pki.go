@@ -11,6 +11,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -208,4 +209,52 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("pki: serial number: %w", err)
 	}
 	return serial.Add(serial, big.NewInt(1)), nil // never zero
+}
+
+// ClientCertificate is a self-signed RSA certificate as an admin uploads it to an app
+// registration, for a confidential client that signs its assertions with the key.
+type ClientCertificate struct {
+	Cert    *x509.Certificate
+	Key     *rsa.PrivateKey
+	CertPEM string // "CERTIFICATE" block
+	KeyPEM  string // PKCS#8 "PRIVATE KEY" block
+}
+
+// NewClientCertificate creates a ClientCertificate for commonName, valid for Validity. It is
+// RSA because Entra ID's client assertions are RS256 (or PS256).
+func NewClientCertificate(commonName string) (ClientCertificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return ClientCertificate{}, fmt.Errorf("pki: client key: %w", err)
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return ClientCertificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    now.Add(-clockSkew),
+		NotAfter:     now.Add(Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return ClientCertificate{}, fmt.Errorf("pki: create client certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return ClientCertificate{}, fmt.Errorf("pki: parse client certificate: %w", err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return ClientCertificate{}, fmt.Errorf("pki: encode client key: %w", err)
+	}
+	return ClientCertificate{
+		Cert:    cert,
+		Key:     key,
+		CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		KeyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
+	}, nil
 }
