@@ -134,3 +134,30 @@ func TestPanicProblemCarriesTheRequestID(t *testing.T) {
 type panicOnGetRun struct{ *fuzzJobs }
 
 func (panicOnGetRun) GetRun(context.Context, int64) (databricks.Run, error) { panic("boom") }
+
+// The bound holds for the detail as a client decodes it: invalid bytes (a path can carry any)
+// become one U+FFFD per run before the detail is measured, not three bytes each after.
+func TestBoundDetail(t *testing.T) {
+	long := strings.Repeat("a", maxDetail+10)
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{"short text is kept", "No such endpoint.", "No such endpoint."},
+		{"a run of invalid bytes becomes one U+FFFD", "run \x94\x94\x94 x", "run \uFFFD x"},
+		{"long text is cut and marked", long, long[:maxDetail] + "…"},
+		{"a cut never splits a rune", strings.Repeat("a", maxDetail-1) + "é", strings.Repeat("a", maxDetail-1) + "…"},
+		{"1,500 invalid bytes are not inflated past the bound", "/api/jobs/runs/" + strings.Repeat("\x94\x00", 750), "/api/jobs/runs/" + strings.Repeat("\uFFFD\x00", 496) + "…"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := boundDetail(tt.in)
+			if got != tt.want {
+				t.Fatalf("boundDetail = %.60q…, want %.60q…", got, tt.want)
+			}
+			enc, _ := json.Marshal(got)
+			var back string
+			if err := json.Unmarshal(enc, &back); err != nil || len(back) > maxDetail+len("…") {
+				t.Fatalf("decoded detail of %d bytes (%v)", len(back), err)
+			}
+		})
+	}
+}

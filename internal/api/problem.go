@@ -209,7 +209,10 @@ func redactTokens(s string) string {
 // room to spare; a detail quoting a huge request part does not.
 const maxDetail = 2000
 
+// boundDetail makes s valid UTF-8 before measuring it: the JSON encoder would otherwise turn each
+// invalid byte of a quoted path into a three-byte U+FFFD and lift the detail past the bound.
 func boundDetail(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= maxDetail {
 		return s
 	}
