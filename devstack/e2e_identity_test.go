@@ -116,18 +116,7 @@ func (s *stack) rawCall(t *testing.T, method, path string, header http.Header, b
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := apiResponse{status: resp.StatusCode, header: resp.Header, body: b}
-	_ = json.Unmarshal(b, &out.json)
-	if jwtPattern.Match(b) {
-		t.Fatalf("%s %s: the response contains a JWT: %s", method, path, b)
-	}
-	return out
+	return send(t, req)
 }
 
 func (s *stack) appToken(t *testing.T, clientID string, o fakeentra.MintOptions) string {

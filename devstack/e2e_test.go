@@ -227,17 +227,22 @@ func (s *stack) call(t *testing.T, c apiCall) apiResponse {
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
-	client := &http.Client{Timeout: 60 * time.Second}
-	resp, err := client.Do(req)
+	return send(t, req)
+}
+
+// send does the request and reads the answer, failing the test if the answer holds a JWT.
+func send(t *testing.T, req *http.Request) apiResponse {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", c.method, c.path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	out := apiResponse{status: resp.StatusCode, header: resp.Header, body: b}
 	_ = json.Unmarshal(b, &out.json)
 	if jwtPattern.Match(b) {
-		t.Fatalf("%s %s: the response contains a JWT: %s", c.method, c.path, b)
+		t.Fatalf("%s %s: the response contains a JWT: %s", req.Method, req.URL.Path, b)
 	}
 	return out
 }
