@@ -46,47 +46,51 @@ type taskOutput struct {
 	ResultJSON json.RawMessage `json:"result_json,omitempty"`
 }
 
+// problemHandler is an HTTP handler that answers an error by returning it: ServeHTTP turns it
+// into a problem document in one place, so no handler can forget to stop after writing one.
+type problemHandler func(w http.ResponseWriter, r *http.Request) error
+
+func (h problemHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		writeProblem(w, r, err)
+	}
+}
+
 type jobSummary struct {
 	JobID int64  `json:"job_id"`
 	Name  string `json:"name"`
 }
 
-func (s *server) handleRunNow() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRunNow() problemHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		req, err := decode[runNowRequest](r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		// All of the asynchronous pattern's parameters are checked now, although only the polls
 		// use include_output and fail_on_run_failure: a bad one found on the first poll would fail
 		// the flow's step while the run it started goes on unobserved.
 		opts, err := parseWaitOptions(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		jobs, err := s.workspace(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		ctx := r.Context()
 		jobID, err := s.resolveJob(r, jobs, req)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		caller := principalFrom(ctx)
 		token, err := idempotencyToken(r, caller.TenantID+"/"+caller.ObjectID, req)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		runID, err := jobs.RunNow(ctx, req.upstream(jobID, token))
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		s.audit(r, "run-now", jobID, runID).Str("idempotency_token", token).Msg("run triggered")
 
@@ -100,7 +104,7 @@ func (s *server) handleRunNow() http.HandlerFunc {
 		run.IdempotencyToken = token
 		if !opts.wait {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
-			return
+			return nil
 		}
 		q := url.Values{"wait": {"true"}}
 		for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
@@ -109,25 +113,23 @@ func (s *server) handleRunNow() http.HandlerFunc {
 			}
 		}
 		s.accepted(w, r, "/api/jobs/runs/"+strconv.FormatInt(runID, 10)+"?"+q.Encode(), runStatus{Run: run})
+		return nil
 	}
 }
 
-func (s *server) handleGetRun() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleGetRun() problemHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		runID, err := runIDParam(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		opts, err := parseWaitOptions(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		status, err := s.runStatus(r, runID, opts.includeOutput)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		switch {
 		case !opts.wait:
@@ -143,6 +145,7 @@ func (s *server) handleGetRun() http.HandlerFunc {
 				Detail: fmt.Sprintf("Run %d of job %d ended with %s. %s", status.RunID, status.JobID, orDefault(status.Result, status.State), status.Message),
 			})
 		}
+		return nil
 	}
 }
 
@@ -166,36 +169,33 @@ func parseWaitOptions(r *http.Request) (waitOptions, error) {
 	return o, err
 }
 
-func (s *server) handleGetRunOutput() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleGetRunOutput() problemHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		runID, err := runIDParam(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		status, err := s.runStatus(r, runID, true)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		if status.Output == nil {
 			status.Output = &runOutput{Tasks: []taskOutput{}}
 		}
 		respond(w, r, http.StatusOK, status.Output)
+		return nil
 	}
 }
 
-func (s *server) handleCancelRun() http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleCancelRun() problemHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		runID, err := runIDParam(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		jobs, err := s.workspace(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		ctx := r.Context()
 		// Read first: the job allow-list must apply, and a run that does not exist is a 404.
@@ -207,41 +207,38 @@ func (s *server) handleCancelRun() http.HandlerFunc {
 			err = jobs.CancelRun(ctx, runID)
 		}
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		s.audit(r, "cancel", run.JobID, runID).Msg("run cancel requested")
 		if after, err := jobs.GetRun(ctx, runID); err == nil {
 			run = after
 		}
 		respond(w, r, http.StatusOK, runStatus{Run: run})
+		return nil
 	}
 }
 
-func (s *server) handleListJobs() http.HandlerFunc {
+func (s *server) handleListJobs() problemHandler {
 	// Without ?limit the answer is every job the caller can see: the connector's job dropdown
 	// (x-ms-dynamic-values) sends no limit, and a job missing from it cannot be picked. maxLimit
 	// bounds what one request may cost upstream (10 jobs/list pages of 100).
 	const maxLimit = 1000
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		limit := maxLimit
 		if raw := r.URL.Query().Get("limit"); raw != "" {
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < 1 || n > maxLimit {
-				writeProblem(w, r, invalidRequest("Query parameter limit must be an integer from 1 to %d.", maxLimit))
-				return
+				return invalidRequest("Query parameter limit must be an integer from 1 to %d.", maxLimit)
 			}
 			limit = n
 		}
 		jobs, err := s.workspace(r)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		found, err := jobs.ListJobs(r.Context(), strings.TrimSpace(r.URL.Query().Get("name")), limit)
 		if err != nil {
-			writeProblem(w, r, err)
-			return
+			return err
 		}
 		out := make([]jobSummary, 0, len(found))
 		for _, j := range found {
@@ -250,6 +247,7 @@ func (s *server) handleListJobs() http.HandlerFunc {
 			}
 		}
 		respond(w, r, http.StatusOK, out)
+		return nil
 	}
 }
 

@@ -13,7 +13,7 @@ type operation struct {
 	Path    string // chi pattern under the Functions route prefix
 	ID      string // OpenAPI operationId ("" = not part of the connector's definition)
 	Auth    bool   // needs an Entra ID token and a Databricks token for the caller
-	Handler http.HandlerFunc
+	Handler http.Handler
 	Doc     *opDoc // how the operation appears in the OpenAPI document (openapi.go); nil iff ID is ""
 }
 
@@ -41,7 +41,7 @@ func (s *server) routes() http.Handler {
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"."))
 	})
 	for _, op := range s.operations() {
-		h := http.Handler(op.Handler)
+		h := op.Handler
 		if op.Auth {
 			h = s.authenticate(h)
 		}
