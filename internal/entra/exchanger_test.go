@@ -144,52 +144,6 @@ func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 	}
 }
 
-func TestTokenForConcurrentFirstCallsShareOneExchangePerToken(t *testing.T) {
-	f := newFakeEntra(t)
-	e := newTestExchanger(t, f, nil)
-	const users, callers = 10, 200
-	tokens := make([]Token, users)
-	for i := range tokens {
-		tokens[i] = userToken(t, f, i)
-	}
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	type result struct {
-		in, out Token
-		err     error
-	}
-	results := make(chan result, callers)
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			in := tokens[i%users]
-			out, _, err := e.TokenFor(context.Background(), alice, in)
-			results <- result{in, out, err}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(results)
-	for r := range results {
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		if !issuedFor(r.out, r.in) {
-			t.Fatal("a caller got a Databricks token issued for another incoming token")
-		}
-	}
-	if n := f.count("token"); n != users {
-		t.Fatalf("%d concurrent first calls for %d tokens made %d token requests, want %d", callers, users, n, users)
-	}
-	st := e.Stats()
-	if st.Hits+st.Misses != callers || st.Entries != users {
-		t.Errorf("stats = %+v", st)
-	}
-	t.Logf("stats after the burst: %+v", st)
-}
-
 func TestTokenForRefreshesBeforeExpiry(t *testing.T) {
 	f := newFakeEntra(t)
 	clock := newTestClock()
