@@ -261,19 +261,8 @@ func (e *benchEnv) runNow(b *testing.B, i int) int64 {
 // through the SDK to the fake workspace over HTTPS/2, mapping, the JSON answer, the access log.
 func BenchmarkRouterWarmGetRun(b *testing.B) {
 	env := newBenchEnv(b, nil)
-	target := fmt.Sprintf("/api/jobs/runs/%d", env.runID)
-	w := &benchWriter{h: http.Header{}}
 	before := env.entra.Stats().TokenRequests
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		w.reset()
-		env.router.ServeHTTP(w, flowRequest(http.MethodGet, target, env.authz, "", i))
-		if w.status != http.StatusOK {
-			b.Fatalf("get-run answered %d", w.status)
-		}
-	}
+	env.loop(b, http.MethodGet, fmt.Sprintf("/api/jobs/runs/%d", env.runID), "")
 	b.StopTimer()
 	if n := env.entra.Stats().TokenRequests; n != before {
 		b.Fatalf("warm requests called Entra's token endpoint %d times", n-before)
@@ -303,16 +292,21 @@ func BenchmarkRouterWarmGetRunParallel(b *testing.B) {
 // BenchmarkRouterWarmRunNow is a trigger: run-now and the read-back runs/get.
 func BenchmarkRouterWarmRunNow(b *testing.B) {
 	env := newBenchEnv(b, nil)
-	body := fmt.Sprintf(`{"job_id": %d}`, benchJobID)
+	env.loop(b, http.MethodPost, "/api/jobs/run-now", fmt.Sprintf(`{"job_id": %d}`, benchJobID))
+}
+
+// loop sends the same flow request (each with its own workflow run id) for b.Loop, failing on
+// any answer but 200.
+func (env *benchEnv) loop(b *testing.B, method, target, body string) {
 	w := &benchWriter{h: http.Header{}}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
 		w.reset()
-		env.router.ServeHTTP(w, flowRequest(http.MethodPost, "/api/jobs/run-now", env.authz, body, i))
+		env.router.ServeHTTP(w, flowRequest(method, target, env.authz, body, i))
 		if w.status != http.StatusOK {
-			b.Fatalf("run-now answered %d", w.status)
+			b.Fatalf("%s %s answered %d", method, target, w.status)
 		}
 	}
 }
@@ -345,16 +339,5 @@ func BenchmarkRouterGetRunNoUpstream(b *testing.B) {
 		run.Tasks = append(run.Tasks, databricks.TaskRun{TaskKey: key, RunID: run.RunID + int64(k) + 1, State: "RUNNING", RunPageURL: run.RunPageURL})
 	}
 	env := newBenchEnv(b, stubJobs{run: run})
-	target := fmt.Sprintf("/api/jobs/runs/%d", run.RunID)
-	w := &benchWriter{h: http.Header{}}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		w.reset()
-		env.router.ServeHTTP(w, flowRequest(http.MethodGet, target, env.authz, "", i))
-		if w.status != http.StatusOK {
-			b.Fatalf("get-run answered %d", w.status)
-		}
-	}
+	env.loop(b, http.MethodGet, fmt.Sprintf("/api/jobs/runs/%d", run.RunID), "")
 }
