@@ -47,6 +47,7 @@ const (
 	EnvAudiences             = "FLOWBRICKS_AUDIENCES"
 	EnvScope                 = "FLOWBRICKS_SCOPE"
 	EnvAppCallers            = "FLOWBRICKS_APP_CALLERS"
+	EnvClientApps            = "FLOWBRICKS_CLIENT_APPS"
 	EnvAppRole               = "FLOWBRICKS_APP_ROLE"
 	EnvPublicURL             = "FLOWBRICKS_PUBLIC_URL"
 	EnvPollSeconds           = "FLOWBRICKS_POLL_SECONDS"
@@ -64,7 +65,7 @@ func SettingNames() []string {
 	return []string{
 		EnvTenantID, EnvClientID, EnvClientSecret, EnvCertificatePath, EnvCertificatePassword,
 		EnvManagedIdentityClient, EnvAuthorityHost, EnvDatabricksHost, EnvAudiences, EnvScope,
-		EnvAppCallers, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
+		EnvAppCallers, EnvClientApps, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
 		EnvWorkspaces, EnvJobs, EnvUpstreamTimeout, EnvPort, EnvWebsiteHostname,
 	}
 }
@@ -107,6 +108,9 @@ type Config struct {
 	Audiences  []string
 	Scope      string
 	AppCallers []string
+	// ClientApps, when not empty, are the only client applications (azp / appid) whose delegated
+	// tokens may act for a user; empty accepts any client of the tenant (a start-up warning says so).
+	ClientApps []string
 	AppRole    string
 
 	PublicURL       string // "" = from WEBSITE_HOSTNAME or the request
@@ -196,6 +200,12 @@ func Load(getenv func(string) string) (Config, error) {
 	for _, id := range c.AppCallers {
 		if !isGUID(id) {
 			return c, &Error{EnvAppCallers, "must be application (client) ids (GUIDs) separated by commas"}
+		}
+	}
+	c.ClientApps = splitList(get(EnvClientApps))
+	for _, id := range c.ClientApps {
+		if !isGUID(id) {
+			return c, &Error{EnvClientApps, "must be application (client) ids (GUIDs) separated by commas"}
 		}
 	}
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,8 @@ func TestLoadAccepts(t *testing.T) {
 			func(c Config) bool {
 				return len(c.Audiences) == 2 && len(c.AppCallers) == 2 && c.PollInterval == 5*time.Second
 			}},
+		{"client apps", map[string]string{EnvClientApps: client + " , " + tenant},
+			func(c Config) bool { return slices.Equal(c.ClientApps, []string{client, tenant}) }},
 		{"workspaces and jobs", map[string]string{EnvWorkspaces: "sales=https://adb-9.1.azuredatabricks.net", EnvJobs: "101, 102"},
 			func(c Config) bool {
 				return c.Workspaces["sales"] == "https://adb-9.1.azuredatabricks.net" && len(c.Jobs) == 2
@@ -105,6 +108,7 @@ func TestLoadRejectsNamingTheVariable(t *testing.T) {
 		{map[string]string{EnvJobs: "101,abc"}, EnvJobs},
 		{map[string]string{EnvScope: "a b"}, EnvScope},
 		{map[string]string{EnvAppCallers: "logic-app"}, EnvAppCallers},
+		{map[string]string{EnvClientApps: "power-automate"}, EnvClientApps},
 		{map[string]string{EnvPublicURL: "flowbricks.example"}, EnvPublicURL},
 		{map[string]string{EnvPollSeconds: "0"}, EnvPollSeconds},
 		{map[string]string{EnvUpstreamTimeout: "0"}, EnvUpstreamTimeout},
