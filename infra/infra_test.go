@@ -16,9 +16,12 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/flowbricks/flowbricks/connector"
 	"github.com/flowbricks/flowbricks/internal/config"
@@ -553,6 +556,15 @@ func TestEasyAuthFrontsTheHandler(t *testing.T) {
 	if !ok || len(excluded.Exprs) != 1 || reference(excluded.Exprs[0]) != "local.health_path" {
 		t.Errorf("auth_settings_v2.excluded_paths must be [local.health_path]")
 	}
+	// excluded_paths is documented for RedirectToLoginPage only, so the health check must not rely
+	// on it: App Service's own health check is documented to work behind Easy Auth, and probes the
+	// handler's liveness route over HTTPS (HTTPS Only, or it sees 307s) (functionapp.tf).
+	if e := attr(t, nestedBlock(t, app, "site_config"), "health_check_path"); reference(e) != "local.health_path" {
+		t.Errorf("site_config.health_check_path = %s, want local.health_path", describe(e))
+	}
+	if got := literal(t, attr(t, app, "https_only")); !got.RawEquals(cty.True) {
+		t.Errorf("https_only = %#v: App Service's health check then gets 307 redirects", got)
+	}
 	aad := nestedBlock(t, auth, "active_directory_v2")
 	if e := attr(t, aad, "allowed_audiences"); reference(e) != "local.api_audiences" {
 		t.Errorf("Easy Auth allowed_audiences = %s, want local.api_audiences", describe(e))
@@ -608,5 +620,184 @@ func TestTheManagedIdentityIsTheAPIsOnlyCredential(t *testing.T) {
 	}
 	if got := literal(t, attr(t, functionApp(t, files), "storage_uses_managed_identity")); !got.RawEquals(cty.True) {
 		t.Error("the Function App must reach its storage with the managed identity")
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluating Terraform expressions in tests
+
+// evalTerraform evaluates a Terraform expression with the given values for var.*, local.* and
+// resource attributes ("azuread_application.connector.client_id"), and the few Terraform
+// functions these checks meet. A reference without a value fails the test.
+func evalTerraform(t *testing.T, e hclsyntax.Expression, values map[string]cty.Value) (cty.Value, hcl.Diagnostics) {
+	t.Helper()
+	// Nest "a.b.c" = v into {a = {b = {c = v}}}.
+	tree := map[string]any{}
+	for path, v := range values {
+		node := tree
+		parts := strings.Split(path, ".")
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = v
+	}
+	var toValue func(any) cty.Value
+	toValue = func(n any) cty.Value {
+		if v, ok := n.(cty.Value); ok {
+			return v
+		}
+		attrs := map[string]cty.Value{}
+		for k, child := range n.(map[string]any) {
+			attrs[k] = toValue(child)
+		}
+		return cty.ObjectVal(attrs)
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{},
+		Functions: map[string]function.Function{
+			"alltrue":  allTrueFunc,
+			"can":      tryfunc.CanFunc,
+			"concat":   stdlib.ConcatFunc,
+			"distinct": stdlib.DistinctFunc,
+			"regex":    stdlib.RegexFunc,
+		},
+	}
+	for k, n := range tree {
+		ctx.Variables[k] = toValue(n)
+	}
+	return e.Value(ctx)
+}
+
+// allTrueFunc is Terraform's alltrue(list of bool), which go-cty's stdlib does not have.
+var allTrueFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			if _, v := it.Element(); !v.True() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+func stringList(s ...string) cty.Value {
+	if len(s) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	var vs []cty.Value
+	for _, v := range s {
+		vs = append(vs, cty.StringVal(v))
+	}
+	return cty.ListVal(vs)
+}
+
+// variableValidation returns the condition of variable name's (only) validation block.
+func variableValidation(t *testing.T, files []tfFile, name string) hclsyntax.Expression {
+	t.Helper()
+	return attr(t, nestedBlock(t, onlyBlock(t, files, "variable", name), "validation"), "condition")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client applications and user assignment (docs/deploy.md, "Client applications allowed to act
+// for users")
+
+func TestOnlyListedClientApplicationsMayActForUsers(t *testing.T) {
+	files := parseTerraform(t)
+
+	t.Run("the handler is told the list", func(t *testing.T) {
+		e, ok := functionAppSettings(t, files)["FLOWBRICKS_CLIENT_APPS"]
+		if !ok {
+			t.Fatal("FLOWBRICKS_CLIENT_APPS is not set: the handler would accept user tokens from any client application of the tenant")
+		}
+		call, ok := e.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "join" || len(call.Args) != 2 || reference(call.Args[1]) != "local.client_apps" {
+			t.Errorf("FLOWBRICKS_CLIENT_APPS = %s, want join(\",\", local.client_apps)", describe(e))
+		}
+	})
+
+	list, ok := locals(files)["client_apps"]
+	if !ok {
+		t.Fatal("no local.client_apps")
+	}
+	const connector, cli, extra = "11111111-1111-1111-1111-111111111111", "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "22222222-2222-2222-2222-222222222222"
+	for _, tc := range []struct {
+		name        string
+		preauthCLI  bool
+		clientApps  cty.Value
+		want        []string
+		description string
+	}{
+		{"the connector alone", false, stringList(), []string{connector}, "without the Azure CLI and without extra clients only the connector's own app registration may act for users"},
+		{"the Azure CLI while it is pre-authorized", true, stringList(), []string{connector, cli}, "step 8 of docs/deploy.md needs it"},
+		{"extra clients given", false, stringList(extra), []string{connector, extra}, ""},
+		{"no duplicates", true, stringList(cli, extra, extra), []string{connector, cli, extra}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, diags := evalTerraform(t, list.Expr, map[string]cty.Value{
+				"azuread_application.connector.client_id": cty.StringVal(connector),
+				"local.azure_cli_app_id":                  cty.StringVal(cli),
+				"var.preauthorize_azure_cli":              cty.BoolVal(tc.preauthCLI),
+				"var.client_apps":                         tc.clientApps,
+			})
+			if diags.HasErrors() {
+				t.Fatalf("local.client_apps: %s", diags.Error())
+			}
+			var got []string
+			for it := v.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				got = append(got, e.AsString())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("local.client_apps = %q, want %q %s", got, tc.want, tc.description)
+			}
+		})
+	}
+
+	t.Run("client_apps takes only application ids", func(t *testing.T) {
+		cond := variableValidation(t, files, "client_apps")
+		for _, tc := range []struct {
+			ids  cty.Value
+			want bool
+		}{
+			{stringList(), true},
+			{stringList(extra, strings.ToUpper(extra)), true},
+			{stringList("flowbricks-connector"), false},
+			{stringList(extra, "api://"+extra), false},
+			{stringList(extra + ",33333333-3333-3333-3333-333333333333"), false},
+			{stringList(""), false},
+		} {
+			v, diags := evalTerraform(t, cond, map[string]cty.Value{"var.client_apps": tc.ids})
+			if diags.HasErrors() {
+				t.Fatalf("validation of client_apps: %s", diags.Error())
+			}
+			if v.True() != tc.want {
+				t.Errorf("client_apps = %#v: validation says %v, want %v", tc.ids, v.True(), tc.want)
+			}
+		}
+	})
+}
+
+func TestUserAssignmentCanBeRequired(t *testing.T) {
+	files := parseTerraform(t)
+	sp := onlyBlock(t, files, "resource", "azuread_service_principal", "api")
+	if e := attr(t, sp, "app_role_assignment_required"); reference(e) != "var.require_user_assignment" {
+		t.Errorf("the API's service principal app_role_assignment_required = %s, want var.require_user_assignment", describe(e))
+	}
+	v := onlyBlock(t, files, "variable", "require_user_assignment")
+	if got := literal(t, attr(t, v, "default")); !got.RawEquals(cty.False) {
+		t.Errorf("require_user_assignment defaults to %#v; docs/deploy.md documents false", got)
+	}
+	// With assignment required, an app-only caller without an assignment gets no token at all:
+	// the sample Logic App's identity must keep its Jobs.Run assignment on the API.
+	ra := onlyBlock(t, files, "resource", "azuread_app_role_assignment", "logic_app")
+	if e := attr(t, ra, "resource_object_id"); reference(e) != "azuread_service_principal.api.object_id" {
+		t.Errorf("the sample Logic App's app role assignment is on %s, want azuread_service_principal.api.object_id", describe(e))
 	}
 }
