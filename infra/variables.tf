@@ -162,7 +162,7 @@ variable "connector_redirect_uris" {
 }
 
 variable "grant_admin_consent" {
-  description = "Grant tenant-wide admin consent for the API's delegated permission on Azure Databricks (user_impersonation). The identity running Terraform then needs a role allowed to consent (Cloud Application Administrator, Application Administrator, Privileged Role Administrator or Global Administrator). Leave false to have an administrator consent separately (docs/deploy.md)."
+  description = "Grant tenant-wide admin consent for the API's delegated permission on Azure Databricks (user_impersonation). The azuread provider documents Global Administrator for this grant (Entra ID also lets Cloud Application Administrator, Application Administrator and Privileged Role Administrator consent, e.g. with `az ad app permission admin-consent`). Leave false to have an administrator consent separately (docs/deploy.md, step 4)."
   type        = bool
   default     = false
 }
