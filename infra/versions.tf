@@ -5,7 +5,7 @@ terraform {
 
   required_providers {
     # The lowest minor release of each provider is the one every argument and block name here was
-    # checked against (schema/providers.json; schema_test.go checks it): no older release, which
+    # checked against (schema/providers.json; infra_test.go checks it): no older release, which
     # may lack a name, and no other major one. Moving it means regenerating that file.
     # azurerm 4.x names are used throughout (https_traffic_only_enabled, storage_account_id on
     # containers, the storage.data_plane_available feature). Do not move to 5.x without reading its
