@@ -75,9 +75,9 @@ resource "azuread_application_identifier_uri" "api" {
 resource "azuread_service_principal" "api" {
   client_id = azuread_application.api.client_id
   owners    = local.app_owners
-  # Any user of the tenant may use flowbricks; what they can do is decided by Databricks' own
-  # permissions on each job. Set this to true and assign users to restrict who may sign in.
-  app_role_assignment_required = false
+  # variables.tf, require_user_assignment: with it on, Entra ID issues tokens for the API only to
+  # assigned users, groups and applications.
+  app_role_assignment_required = var.require_user_assignment
 }
 
 # No secret, nothing to rotate: the Function App's managed identity is the app's credential.

@@ -40,6 +40,10 @@ resource "azurerm_linux_function_app" "api" {
   ftp_publish_basic_authentication_enabled       = false
   webdeploy_publish_basic_authentication_enabled = false
 
+  # health_check_path: App Service's health check pings it on every instance and takes an instance
+  # out of the load balancer after repeated non-2xx answers. It needs a Dedicated or Premium plan,
+  # an anonymous function and, to get no 307, HTTPS Only (https_only above); Easy Auth does not
+  # stand in its way (auth_settings_v2 below).
   site_config {
     # Keeps the handler loaded on Dedicated plans; Elastic Premium must leave it off.
     always_on                         = !local.plan_is_elastic
@@ -78,6 +82,7 @@ resource "azurerm_linux_function_app" "api" {
     FLOWBRICKS_SCOPE                      = local.api_scope
     FLOWBRICKS_APP_ROLE                   = local.app_role
     FLOWBRICKS_APP_CALLERS                = join(",", local.app_callers)
+    FLOWBRICKS_CLIENT_APPS                = join(",", local.client_apps)
     FLOWBRICKS_PUBLIC_URL                 = trimsuffix(var.public_url, "/")
     FLOWBRICKS_POLL_SECONDS               = tostring(var.poll_seconds)
     FLOWBRICKS_LOG_LEVEL                  = var.log_level
@@ -100,6 +105,19 @@ resource "azurerm_linux_function_app" "api" {
   # before they reach it. function.json stays anonymous (Easy Auth does not satisfy function
   # keys). Easy Auth checks signature, issuer and audience but neither scopes nor app roles, so
   # the handler validates every token again and authorizes it (defence in depth).
+  #
+  # The health path, whichever way Easy Auth treats excluded_paths:
+  # - App Service's own health check reaches it regardless: "Health check integrates with the App
+  #   Service authentication and authorization features. No other settings are required if these
+  #   security features are enabled" (learn.microsoft.com/azure/app-service/monitor-instances-health-check,
+  #   "Authentication and security").
+  # - excluded_paths is documented only for the redirect action: "The paths which should be
+  #   excluded from the unauthenticated_action when it is set to RedirectToLoginPage" (azurerm 4.55
+  #   linux_function_app docs), "The paths for which unauthenticated flow would not be redirected
+  #   to the login page" (the authsettingsV2 GlobalValidation REST reference). With Return401 a
+  #   token-less GET may therefore get 200 or 401; docs/deploy.md (step 8) checks it with a token.
+  #   It is kept because the handler's health route is public by design and an external probe that
+  #   cannot send a token (Front Door, Application Gateway) works where the exclusion is honoured.
   auth_settings_v2 {
     auth_enabled           = true
     require_authentication = true

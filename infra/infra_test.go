@@ -16,9 +16,12 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/flowbricks/flowbricks/connector"
 	"github.com/flowbricks/flowbricks/internal/config"
@@ -553,6 +556,15 @@ func TestEasyAuthFrontsTheHandler(t *testing.T) {
 	if !ok || len(excluded.Exprs) != 1 || reference(excluded.Exprs[0]) != "local.health_path" {
 		t.Errorf("auth_settings_v2.excluded_paths must be [local.health_path]")
 	}
+	// excluded_paths is documented for RedirectToLoginPage only, so the health check must not rely
+	// on it: App Service's own health check is documented to work behind Easy Auth, and probes the
+	// handler's liveness route over HTTPS (HTTPS Only, or it sees 307s) (functionapp.tf).
+	if e := attr(t, nestedBlock(t, app, "site_config"), "health_check_path"); reference(e) != "local.health_path" {
+		t.Errorf("site_config.health_check_path = %s, want local.health_path", describe(e))
+	}
+	if got := literal(t, attr(t, app, "https_only")); !got.RawEquals(cty.True) {
+		t.Errorf("https_only = %#v: App Service's health check then gets 307 redirects", got)
+	}
 	aad := nestedBlock(t, auth, "active_directory_v2")
 	if e := attr(t, aad, "allowed_audiences"); reference(e) != "local.api_audiences" {
 		t.Errorf("Easy Auth allowed_audiences = %s, want local.api_audiences", describe(e))
@@ -609,4 +621,641 @@ func TestTheManagedIdentityIsTheAPIsOnlyCredential(t *testing.T) {
 	if got := literal(t, attr(t, functionApp(t, files), "storage_uses_managed_identity")); !got.RawEquals(cty.True) {
 		t.Error("the Function App must reach its storage with the managed identity")
 	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluating Terraform expressions in tests
+
+// evalTerraform evaluates a Terraform expression with the given values for var.*, local.* and
+// resource attributes ("azuread_application.connector.client_id"), and the few Terraform
+// functions these checks meet. A reference without a value fails the test.
+func evalTerraform(t *testing.T, e hclsyntax.Expression, values map[string]cty.Value) (cty.Value, hcl.Diagnostics) {
+	t.Helper()
+	// Nest "a.b.c" = v into {a = {b = {c = v}}}.
+	tree := map[string]any{}
+	for path, v := range values {
+		node := tree
+		parts := strings.Split(path, ".")
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = v
+	}
+	var toValue func(any) cty.Value
+	toValue = func(n any) cty.Value {
+		if v, ok := n.(cty.Value); ok {
+			return v
+		}
+		attrs := map[string]cty.Value{}
+		for k, child := range n.(map[string]any) {
+			attrs[k] = toValue(child)
+		}
+		return cty.ObjectVal(attrs)
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{},
+		Functions: map[string]function.Function{
+			"alltrue":  allTrueFunc,
+			"can":      tryfunc.CanFunc,
+			"concat":   stdlib.ConcatFunc,
+			"distinct": stdlib.DistinctFunc,
+			"regex":    stdlib.RegexFunc,
+		},
+	}
+	for k, n := range tree {
+		ctx.Variables[k] = toValue(n)
+	}
+	return e.Value(ctx)
+}
+
+// allTrueFunc is Terraform's alltrue(list of bool), which go-cty's stdlib does not have.
+var allTrueFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+	Type:   function.StaticReturnType(cty.Bool),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		for it := args[0].ElementIterator(); it.Next(); {
+			if _, v := it.Element(); !v.True() {
+				return cty.False, nil
+			}
+		}
+		return cty.True, nil
+	},
+})
+
+func stringList(s ...string) cty.Value {
+	if len(s) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	var vs []cty.Value
+	for _, v := range s {
+		vs = append(vs, cty.StringVal(v))
+	}
+	return cty.ListVal(vs)
+}
+
+// variableValidation returns the condition of variable name's (only) validation block.
+func variableValidation(t *testing.T, files []tfFile, name string) hclsyntax.Expression {
+	t.Helper()
+	return attr(t, nestedBlock(t, onlyBlock(t, files, "variable", name), "validation"), "condition")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client applications and user assignment (docs/deploy.md, "Client applications allowed to act
+// for users")
+
+func TestOnlyListedClientApplicationsMayActForUsers(t *testing.T) {
+	files := parseTerraform(t)
+
+	t.Run("the handler is told the list", func(t *testing.T) {
+		e, ok := functionAppSettings(t, files)["FLOWBRICKS_CLIENT_APPS"]
+		if !ok {
+			t.Fatal("FLOWBRICKS_CLIENT_APPS is not set: the handler would accept user tokens from any client application of the tenant")
+		}
+		call, ok := e.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "join" || len(call.Args) != 2 || reference(call.Args[1]) != "local.client_apps" {
+			t.Errorf("FLOWBRICKS_CLIENT_APPS = %s, want join(\",\", local.client_apps)", describe(e))
+		}
+	})
+
+	list, ok := locals(files)["client_apps"]
+	if !ok {
+		t.Fatal("no local.client_apps")
+	}
+	const connector, cli, extra = "11111111-1111-1111-1111-111111111111", "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "22222222-2222-2222-2222-222222222222"
+	for _, tc := range []struct {
+		name        string
+		preauthCLI  bool
+		clientApps  cty.Value
+		want        []string
+		description string
+	}{
+		{"the connector alone", false, stringList(), []string{connector}, "without the Azure CLI and without extra clients only the connector's own app registration may act for users"},
+		{"the Azure CLI while it is pre-authorized", true, stringList(), []string{connector, cli}, "step 8 of docs/deploy.md needs it"},
+		{"extra clients given", false, stringList(extra), []string{connector, extra}, ""},
+		{"no duplicates", true, stringList(cli, extra, extra), []string{connector, cli, extra}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, diags := evalTerraform(t, list.Expr, map[string]cty.Value{
+				"azuread_application.connector.client_id": cty.StringVal(connector),
+				"local.azure_cli_app_id":                  cty.StringVal(cli),
+				"var.preauthorize_azure_cli":              cty.BoolVal(tc.preauthCLI),
+				"var.client_apps":                         tc.clientApps,
+			})
+			if diags.HasErrors() {
+				t.Fatalf("local.client_apps: %s", diags.Error())
+			}
+			var got []string
+			for it := v.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				got = append(got, e.AsString())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("local.client_apps = %q, want %q %s", got, tc.want, tc.description)
+			}
+		})
+	}
+
+	t.Run("client_apps takes only application ids", func(t *testing.T) {
+		cond := variableValidation(t, files, "client_apps")
+		for _, tc := range []struct {
+			ids  cty.Value
+			want bool
+		}{
+			{stringList(), true},
+			{stringList(extra, strings.ToUpper(extra)), true},
+			{stringList("flowbricks-connector"), false},
+			{stringList(extra, "api://"+extra), false},
+			{stringList(extra + ",33333333-3333-3333-3333-333333333333"), false},
+			{stringList(""), false},
+		} {
+			v, diags := evalTerraform(t, cond, map[string]cty.Value{"var.client_apps": tc.ids})
+			if diags.HasErrors() {
+				t.Fatalf("validation of client_apps: %s", diags.Error())
+			}
+			if v.True() != tc.want {
+				t.Errorf("client_apps = %#v: validation says %v, want %v", tc.ids, v.True(), tc.want)
+			}
+		}
+	})
+}
+
+func TestUserAssignmentCanBeRequired(t *testing.T) {
+	files := parseTerraform(t)
+	sp := onlyBlock(t, files, "resource", "azuread_service_principal", "api")
+	if e := attr(t, sp, "app_role_assignment_required"); reference(e) != "var.require_user_assignment" {
+		t.Errorf("the API's service principal app_role_assignment_required = %s, want var.require_user_assignment", describe(e))
+	}
+	v := onlyBlock(t, files, "variable", "require_user_assignment")
+	if got := literal(t, attr(t, v, "default")); !got.RawEquals(cty.False) {
+		t.Errorf("require_user_assignment defaults to %#v; docs/deploy.md documents false", got)
+	}
+	// With assignment required, an app-only caller without an assignment gets no token at all:
+	// the sample Logic App's identity must keep its Jobs.Run assignment on the API.
+	ra := onlyBlock(t, files, "resource", "azuread_app_role_assignment", "logic_app")
+	if e := attr(t, ra, "resource_object_id"); reference(e) != "azuread_service_principal.api.object_id" {
+		t.Errorf("the sample Logic App's app role assignment is on %s, want azuread_service_principal.api.object_id", describe(e))
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider schemas
+//
+// `terraform validate` needs the provider plug-ins, which cannot be downloaded where flowbricks
+// is built and tested. These checks do the part of it that catches most mistakes, offline: every
+// argument and nested block of every provider, resource and data block must be one the provider
+// release pinned in versions.tf accepts, and every required one must be set. The names come from
+// schema/providers.json, which schema/extract.mjs writes from the providers' CDK for Terraform
+// bindings (generated from `terraform providers schema -json`); see that script's header.
+// Argument values and exported attributes are not checked.
+
+// schemaFile is written by schema/extract.mjs; regenerateSchema says how.
+const (
+	schemaFile       = "schema/providers.json"
+	regenerateSchema = "run `node infra/schema/extract.mjs` from the repository root"
+)
+
+// uncheckedProviders are providers whose types the extract does not hold, with the reason. A
+// type of any other provider missing from the extract fails the test.
+var uncheckedProviders = map[string]string{
+	"random": "hashicorp/random has no binding among the two packages the extract reads; infra uses only random_uuid (no arguments) and random_string (length, upper, special)",
+}
+
+// providerSchema is schema/providers.json.
+type providerSchema struct {
+	Providers map[string]struct {
+		Source  string `json:"source"`
+		Version string `json:"version"`
+		From    string `json:"from"`
+	} `json:"providers"`
+	Provider map[string]*blockSchema `json:"provider"`
+	Resource map[string]*blockSchema `json:"resource"`
+	Data     map[string]*blockSchema `json:"data"`
+}
+
+// blockSchema is what one block accepts. A nil entry in Blocks is a nested block the provider
+// has but the extract did not descend into, because infra did not use it when it was written.
+type blockSchema struct {
+	Arguments []string                `json:"arguments"`
+	Required  []string                `json:"required"`
+	Blocks    map[string]*blockSchema `json:"blocks"`
+}
+
+func (s *blockSchema) isArgument(name string) bool { return slices.Contains(s.Arguments, name) }
+
+func (s *blockSchema) isBlock(name string) bool {
+	_, ok := s.Blocks[name]
+	return ok
+}
+
+func loadProviderSchema(t *testing.T) *providerSchema {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.FromSlash(schemaFile))
+	if err != nil {
+		t.Fatalf("%v (%s)", err, regenerateSchema)
+	}
+	var s providerSchema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("%s: %v", schemaFile, err)
+	}
+	return &s
+}
+
+// Meta-arguments: what Terraform itself accepts in a block besides the provider's names
+// (developer.hashicorp.com/terraform/language/meta-arguments; lifecycle: .../meta-arguments/lifecycle).
+// connection and provisioner bodies belong to the provisioner, not to a provider: they are
+// accepted and not looked into.
+var (
+	resourceMetaArguments = []string{"count", "for_each", "depends_on", "provider"}
+	resourceMetaBlocks    = []string{"lifecycle", "connection", "provisioner"}
+	dataMetaArguments     = []string{"count", "for_each", "depends_on", "provider"}
+	dataMetaBlocks        = []string{"lifecycle"}
+	providerMetaArguments = []string{"alias"}
+
+	resourceLifecycle = metaBody{
+		arguments: []string{"create_before_destroy", "prevent_destroy", "ignore_changes", "replace_triggered_by"},
+		blocks:    []string{"precondition", "postcondition"},
+	}
+	dataLifecycle = metaBody{blocks: []string{"precondition", "postcondition"}}
+	condition     = metaBody{arguments: []string{"condition", "error_message"}, required: []string{"condition", "error_message"}}
+	// dynamic "<block>" { for_each = …, iterator = …, labels = […], content { … } }
+	// (developer.hashicorp.com/terraform/language/expressions/dynamic-blocks).
+	dynamicBlock = metaBody{arguments: []string{"for_each", "iterator", "labels"}, blocks: []string{"content"}, required: []string{"for_each", "content"}}
+)
+
+// metaBody is the fixed shape of a block Terraform defines (lifecycle, dynamic, …).
+type metaBody struct{ arguments, blocks, required []string }
+
+// schemaChecker collects every mismatch between Terraform blocks and the provider schema.
+type schemaChecker struct {
+	schema   *providerSchema
+	problems []string
+	used     map[string]bool // "resource azurerm_x" etc., to find stale entries in the extract
+}
+
+func (c *schemaChecker) problem(r hcl.Range, format string, args ...any) {
+	c.problems = append(c.problems, r.String()+": "+fmt.Sprintf(format, args...))
+}
+
+// checkFile checks every provider, resource and data block of one file.
+func (c *schemaChecker) checkFile(body *hclsyntax.Body) {
+	for _, b := range body.Blocks {
+		switch b.Type {
+		case "provider":
+			c.checkTop(b, "provider", c.schema.Provider, providerMetaArguments, nil, metaBody{})
+		case "resource":
+			c.checkTop(b, "resource", c.schema.Resource, resourceMetaArguments, resourceMetaBlocks, resourceLifecycle)
+		case "data":
+			c.checkTop(b, "data", c.schema.Data, dataMetaArguments, dataMetaBlocks, dataLifecycle)
+		}
+	}
+}
+
+func (c *schemaChecker) checkTop(b *hclsyntax.Block, kind string, schemas map[string]*blockSchema, metaArgs, metaBlocks []string, lifecycle metaBody) {
+	if len(b.Labels) == 0 {
+		return // the parser reports it
+	}
+	typ := b.Labels[0]
+	what := kind + " " + typ
+	c.used[what] = true
+	s := schemas[typ]
+	if s == nil {
+		provider, _, _ := strings.Cut(typ, "_")
+		if _, ok := uncheckedProviders[provider]; ok {
+			return
+		}
+		c.problem(b.TypeRange, "%s is not in %s: a misspelt type, or %s", what, schemaFile, regenerateSchema)
+		return
+	}
+	name := what
+	if len(b.Labels) > 1 {
+		name += "." + b.Labels[1]
+	}
+	c.checkBody(b.Body, s, name, metaArgs, func(nb *hclsyntax.Block) bool {
+		if !slices.Contains(metaBlocks, nb.Type) {
+			return false
+		}
+		if nb.Type == "lifecycle" {
+			c.checkMeta(nb, lifecycle, name)
+			c.checkIgnoreChanges(nb, s, name)
+		}
+		return true
+	})
+}
+
+// checkBody checks one block body against its schema. meta lists the meta-arguments allowed
+// at this level; metaBlock reports (and checks) a meta block allowed here.
+func (c *schemaChecker) checkBody(body *hclsyntax.Body, s *blockSchema, where string, meta []string, metaBlock func(*hclsyntax.Block) bool) {
+	set := map[string]bool{}
+	for name, a := range body.Attributes {
+		set[name] = true
+		switch {
+		case s.isArgument(name) || slices.Contains(meta, name):
+		case s.isBlock(name):
+			c.problem(a.NameRange, "%s: %s is a block, not an argument: write `%s { … }`", where, name, name)
+		default:
+			c.problem(a.NameRange, "%s: unknown argument %s", where, name)
+		}
+	}
+	for _, nb := range body.Blocks {
+		if metaBlock != nil && metaBlock(nb) {
+			continue
+		}
+		name, content := nb.Type, nb.Body
+		if nb.Type == "dynamic" {
+			if len(nb.Labels) != 1 {
+				c.problem(nb.TypeRange, "%s: a dynamic block needs one label, the block it generates", where)
+				continue
+			}
+			name = nb.Labels[0]
+			c.checkMeta(nb, dynamicBlock, where)
+			content = nil
+			for _, cb := range nb.Body.Blocks {
+				if cb.Type == "content" {
+					content = cb.Body
+				}
+			}
+		}
+		set[name] = true
+		sub, isBlock := s.Blocks[name]
+		switch {
+		case !isBlock && s.isArgument(name):
+			c.problem(nb.TypeRange, "%s: %s is an argument, not a block: write `%s = …`", where, name, name)
+			continue
+		case !isBlock:
+			c.problem(nb.TypeRange, "%s: unknown block %s", where, name)
+			continue
+		case sub == nil:
+			c.problem(nb.TypeRange, "%s: %s has no names for block %s (infra did not use it when the file was written): %s", where, schemaFile, name, regenerateSchema)
+			continue
+		}
+		if content != nil {
+			c.checkBody(content, sub, where+"."+name, nil, nil)
+		}
+	}
+	for _, name := range s.Required {
+		if !set[name] {
+			c.problem(body.SrcRange, "%s: required %s %s is not set", where, kindOf(s, name), name)
+		}
+	}
+}
+
+func kindOf(s *blockSchema, name string) string {
+	if s.isBlock(name) {
+		return "block"
+	}
+	return "argument"
+}
+
+// checkMeta checks a block whose shape Terraform itself defines.
+func (c *schemaChecker) checkMeta(b *hclsyntax.Block, m metaBody, where string) {
+	where += "." + b.Type
+	set := map[string]bool{}
+	for name, a := range b.Body.Attributes {
+		set[name] = true
+		if !slices.Contains(m.arguments, name) {
+			c.problem(a.NameRange, "%s: unknown argument %s", where, name)
+		}
+	}
+	for _, nb := range b.Body.Blocks {
+		set[nb.Type] = true
+		switch {
+		case !slices.Contains(m.blocks, nb.Type):
+			c.problem(nb.TypeRange, "%s: unknown block %s", where, nb.Type)
+		case nb.Type == "precondition" || nb.Type == "postcondition":
+			c.checkMeta(nb, condition, where)
+		}
+	}
+	for _, name := range m.required {
+		if !set[name] {
+			c.problem(b.Body.SrcRange, "%s: required %s is not set", where, name)
+		}
+	}
+}
+
+// checkIgnoreChanges checks that lifecycle.ignore_changes names the resource's own arguments:
+// Terraform rejects any other name, and a misspelt one would otherwise ignore nothing.
+func (c *schemaChecker) checkIgnoreChanges(lifecycle *hclsyntax.Block, s *blockSchema, where string) {
+	a, ok := lifecycle.Body.Attributes["ignore_changes"]
+	if !ok {
+		return
+	}
+	tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr)
+	if !ok {
+		return // `all`, the only other form
+	}
+	for _, e := range tuple.Exprs {
+		tr, diags := hcl.AbsTraversalForExpr(e)
+		if diags.HasErrors() || len(tr) == 0 {
+			c.problem(e.Range(), "%s: ignore_changes entries must be argument names", where)
+			continue
+		}
+		if root := tr.RootName(); !s.isArgument(root) && !s.isBlock(root) {
+			c.problem(e.Range(), "%s: ignore_changes names %s, which is not an argument or block of this resource", where, root)
+		}
+	}
+}
+
+// staleEntries lists types the extract holds that no Terraform block uses any more.
+func (c *schemaChecker) staleEntries() []string {
+	var stale []string
+	for kind, m := range map[string]map[string]*blockSchema{"provider": c.schema.Provider, "resource": c.schema.Resource, "data": c.schema.Data} {
+		for typ := range m {
+			if !c.used[kind+" "+typ] {
+				stale = append(stale, kind+" "+typ)
+			}
+		}
+	}
+	sort.Strings(stale)
+	return stale
+}
+
+func checkSchema(s *providerSchema, bodies ...*hclsyntax.Body) *schemaChecker {
+	c := &schemaChecker{schema: s, used: map[string]bool{}}
+	for _, b := range bodies {
+		c.checkFile(b)
+	}
+	return c
+}
+
+// ---------------------------------------------------------------------------------------------
+
+func TestTerraformUsesOnlyNamesTheProvidersAccept(t *testing.T) {
+	files := parseTerraform(t)
+	var bodies []*hclsyntax.Body
+	for _, f := range files {
+		bodies = append(bodies, f.body)
+	}
+	c := checkSchema(loadProviderSchema(t), bodies...)
+	for _, p := range c.problems {
+		t.Error(p)
+	}
+	if stale := c.staleEntries(); len(stale) > 0 {
+		t.Errorf("%s holds %s, which infra no longer uses: %s", schemaFile, strings.Join(stale, ", "), regenerateSchema)
+	}
+}
+
+// The extract is of one release per provider; versions.tf must not allow an older minor
+// release (which may lack a name the extract has) nor another major one.
+func TestProviderVersionsAreTheOnesTheSchemaWasExtractedFrom(t *testing.T) {
+	files := parseTerraform(t)
+	s := loadProviderSchema(t)
+	tf := onlyBlock(t, files, "terraform")
+	required := nestedBlock(t, tf, "required_providers")
+	if len(s.Providers) == 0 {
+		t.Fatalf("%s names no provider release", schemaFile)
+	}
+	for name, p := range s.Providers {
+		a, ok := required.Body.Attributes[name]
+		if !ok {
+			t.Errorf("versions.tf does not require provider %s", name)
+			continue
+		}
+		v := literal(t, a.Expr)
+		if !v.Type().IsObjectType() || !v.Type().HasAttribute("source") || !v.Type().HasAttribute("version") {
+			t.Errorf("versions.tf: %s must be { source = …, version = … }", name)
+			continue
+		}
+		if got := v.GetAttr("source"); !got.RawEquals(cty.StringVal(p.Source)) {
+			t.Errorf("versions.tf: %s source = %#v, the extract is of %s", name, got, p.Source)
+		}
+		m := regexp.MustCompile(`^(\d+)\.(\d+)\.\d+$`).FindStringSubmatch(p.Version)
+		if m == nil {
+			t.Errorf("%s: %s version %q is not x.y.z", schemaFile, name, p.Version)
+			continue
+		}
+		want := fmt.Sprintf("~> %s.%s", m[1], m[2])
+		if got := v.GetAttr("version"); !got.RawEquals(cty.StringVal(want)) {
+			t.Errorf("versions.tf: %s version = %#v; the names were checked against %s %s (%s), so require %q", name, got, p.Source, p.Version, p.From, want)
+		}
+	}
+}
+
+// The checker's rules, each shown failing on a small configuration.
+func TestSchemaCheckerRejects(t *testing.T) {
+	schema := &providerSchema{
+		Provider: map[string]*blockSchema{
+			"azurerm": {Arguments: []string{"subscription_id"}, Blocks: map[string]*blockSchema{
+				"features": {Blocks: map[string]*blockSchema{"storage": {Arguments: []string{"data_plane_available"}}}},
+			}},
+		},
+		Resource: map[string]*blockSchema{
+			"azurerm_linux_function_app": {
+				Arguments: []string{"name", "app_settings", "tags"},
+				Required:  []string{"name", "site_config"},
+				Blocks: map[string]*blockSchema{
+					"site_config": {Arguments: []string{"always_on"}, Blocks: map[string]*blockSchema{
+						"application_stack": {Arguments: []string{"use_custom_runtime"}},
+						"cors":              nil, // not extracted
+					}},
+					"identity": {Arguments: []string{"type"}, Required: []string{"type"}},
+				},
+			},
+		},
+		Data: map[string]*blockSchema{
+			"azuread_client_config": {Arguments: []string{"id"}},
+		},
+	}
+	const valid = `
+provider "azurerm" {
+  alias = "second"
+  features {
+    storage { data_plane_available = false }
+  }
+}
+resource "azurerm_linux_function_app" "api" {
+  count      = 1
+  depends_on = []
+  provider   = azurerm.second
+  name       = "x"
+  site_config {
+    always_on = true
+    dynamic "application_stack" {
+      for_each = [1]
+      content { use_custom_runtime = true }
+    }
+  }
+  lifecycle {
+    ignore_changes        = [tags, site_config[0].always_on]
+    create_before_destroy = true
+    precondition {
+      condition     = true
+      error_message = "x"
+    }
+  }
+}
+data "azuread_client_config" "current" {
+  lifecycle {
+    postcondition {
+      condition     = true
+      error_message = "x"
+    }
+  }
+}
+resource "random_uuid" "id" { anything = 1 }
+`
+	for _, tc := range []struct {
+		name string
+		hcl  string // replaces "name = \"x\"" in the valid configuration's resource
+		top  string // appended at the top level instead
+		want string // in the one problem reported; "" = none
+	}{
+		{name: "the valid configuration", want: ""},
+		{name: "an unknown argument", hcl: `name = "x"` + "\n  bogus = 1", want: "unknown argument bogus"},
+		{name: "an unknown nested block", hcl: `name = "x"` + "\n  bogus {}", want: "unknown block bogus"},
+		{name: "an unknown argument in a nested block", hcl: `name = "x"` + "\n  identity {\n type = \"x\"\n bogus = 1\n}", want: "azurerm_linux_function_app.api.identity: unknown argument bogus"},
+		{name: "an unknown argument two blocks down", top: "resource \"azurerm_linux_function_app\" \"b\" {\n name = \"x\"\n site_config {\n application_stack {\n bogus = 1\n }\n }\n}", want: "site_config.application_stack: unknown argument bogus"},
+		{name: "an unknown argument inside a dynamic block's content", top: "resource \"azurerm_linux_function_app\" \"b\" {\n name = \"x\"\n site_config {\n dynamic \"application_stack\" {\n for_each = []\n content {\n bogus = 1\n }\n }\n }\n}", want: "site_config.application_stack: unknown argument bogus"},
+		{name: "a dynamic block for a name that is no block", hcl: `name = "x"` + "\n  dynamic \"bogus\" {\n for_each = []\n content {}\n }", want: "unknown block bogus"},
+		{name: "a dynamic block without content", hcl: `name = "x"` + "\n  dynamic \"identity\" {\n for_each = []\n }", want: "dynamic: required content is not set"},
+		{name: "an unknown argument of a dynamic block itself", hcl: `name = "x"` + "\n  dynamic \"identity\" {\n for_each = []\n bogus = 1\n content { type = \"x\" }\n }", want: "dynamic: unknown argument bogus"},
+		{name: "a block written as an argument", hcl: `name = "x"` + "\n  identity = { type = \"x\" }", want: "identity is a block, not an argument"},
+		{name: "an argument written as a block", hcl: `name = "x"` + "\n  tags {}", want: "tags is an argument, not a block"},
+		{name: "a missing required argument", hcl: `tags = {}`, want: "required argument name is not set"},
+		{name: "a missing required argument in a nested block", hcl: `name = "x"` + "\n  identity {}", want: "identity: required argument type is not set"},
+		{name: "a block the extract did not descend into", hcl: `name = "x"` + "\n  site_config {\n cors {}\n }", want: "has no names for block cors"},
+		{name: "an unknown lifecycle argument", hcl: `name = "x"` + "\n  lifecycle {\n bogus = true\n }", want: "lifecycle: unknown argument bogus"},
+		{name: "ignore_changes naming no argument", hcl: `name = "x"` + "\n  lifecycle {\n ignore_changes = [bogus]\n }", want: "ignore_changes names bogus"},
+		{name: "a precondition without error_message", hcl: `name = "x"` + "\n  lifecycle {\n precondition {\n condition = true\n }\n }", want: "required error_message is not set"},
+		{name: "a resource-only lifecycle argument on a data source", top: "data \"azuread_client_config\" \"b\" {\n lifecycle {\n prevent_destroy = true\n }\n}", want: "lifecycle: unknown argument prevent_destroy"},
+		{name: "a resource-only meta block on a data source", top: "data \"azuread_client_config\" \"b\" {\n provisioner \"local-exec\" {}\n}", want: "unknown block provisioner"},
+		{name: "an unknown provider argument", top: "provider \"azurerm\" {\n bogus = 1\n}", want: "provider azurerm: unknown argument bogus"},
+		{name: "an unknown provider feature", top: "provider \"azurerm\" {\n features {\n storage {\n bogus = 1\n }\n }\n}", want: "features.storage: unknown argument bogus"},
+		{name: "a resource type the extract does not hold", top: `resource "azurerm_linux_functon_app" "b" {}`, want: "resource azurerm_linux_functon_app is not in"},
+		{name: "a data source type the extract does not hold", top: `data "azuread_bogus" "b" {}`, want: "data azuread_bogus is not in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := valid
+			if tc.hcl != "" {
+				src = strings.Replace(src, `name       = "x"`, tc.hcl, 1)
+			}
+			src += tc.top
+			f, diags := hclsyntax.ParseConfig([]byte(src), "test.tf", hcl.InitialPos)
+			if diags.HasErrors() {
+				t.Fatalf("test configuration: %s", diags.Error())
+			}
+			got := checkSchema(schema, f.Body.(*hclsyntax.Body)).problems
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("want no problem, got %q", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("want one problem containing %q, got %q", tc.want, got)
+			}
+		})
+	}
+
+	t.Run("an extract entry no block uses", func(t *testing.T) {
+		f, diags := hclsyntax.ParseConfig([]byte(`provider "azurerm" {}`), "test.tf", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		stale := checkSchema(schema, f.Body.(*hclsyntax.Body)).staleEntries()
+		if want := []string{"data azuread_client_config", "resource azurerm_linux_function_app"}; !slices.Equal(stale, want) {
+			t.Errorf("stale = %q, want %q", stale, want)
+		}
+	})
 }

@@ -7,7 +7,9 @@ locals {
   api_scope         = "user_impersonation"                   # the scope the flowbricks API exposes to flows
   app_role          = "Jobs.Run"                             # the app role app-only callers need
 
-  # Microsoft's Azure CLI public client, pre-authorized for the API scope (preauthorize_azure_cli).
+  # Microsoft's Azure CLI public client (AZURE_CLI_CLIENT_ID in the Azure CLI's
+  # azure-cli-core/azure/cli/core/auth/identity.py), pre-authorized for the API scope and allowed to
+  # act for users while preauthorize_azure_cli is on.
   azure_cli_app_id = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
   # The federated credential's audience for the public cloud (US Gov: api://AzureADTokenExchangeUSGov,
@@ -15,8 +17,8 @@ locals {
   token_exchange_audience = "api://AzureADTokenExchange"
   entra_login_host        = "https://login.microsoftonline.com"
 
-  # Liveness endpoint of the handler: no authentication and no upstream calls, so Easy Auth lets it
-  # through and App Service's health check can use it.
+  # Liveness endpoint of the handler: no authentication and no upstream calls. App Service's health
+  # check probes it through Easy Auth (functionapp.tf, auth_settings_v2, says why that works).
   health_path = "/api/health"
 
   suffix              = random_string.suffix.result
@@ -48,6 +50,15 @@ locals {
   app_callers = distinct(concat(
     var.app_callers,
     var.deploy_logic_app_sample ? [azurerm_user_assigned_identity.logic_app[0].client_id] : [],
+  ))
+
+  # Client applications whose delegated (user) tokens the handler accepts: the custom connector's
+  # app registration, the Azure CLI while it is pre-authorized for checking the deployment by hand,
+  # and the ones given (docs/deploy.md, "Client applications allowed to act for users").
+  client_apps = distinct(concat(
+    [azuread_application.connector.client_id],
+    var.preauthorize_azure_cli ? [local.azure_cli_app_id] : [],
+    var.client_apps,
   ))
 
   # Where Elastic Premium runs the package from (see variables.tf, hosting_plan_sku).

@@ -38,6 +38,11 @@ output "api_app_role" {
   value       = local.app_role
 }
 
+output "client_apps" {
+  description = "Client applications whose delegated tokens flowbricks accepts (FLOWBRICKS_CLIENT_APPS): the connector, the Azure CLI while preauthorize_azure_cli is on, and client_apps."
+  value       = local.client_apps
+}
+
 output "managed_identity_client_id" {
   description = "Client id of the Function App's user-assigned managed identity (FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID)."
   value       = azurerm_user_assigned_identity.api.client_id

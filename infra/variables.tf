@@ -106,6 +106,17 @@ variable "app_callers" {
   }
 }
 
+variable "client_apps" {
+  description = "More client applications (application ids) whose delegated tokens may act for a user, besides the custom connector's app registration and, with preauthorize_azure_cli, the Azure CLI, which are always allowed (FLOWBRICKS_CLIENT_APPS). docs/deploy.md, \"Client applications allowed to act for users\", says which ids a flow can come from and how to read one from the sign-in logs."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.client_apps : can(regex("^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", id))])
+    error_message = "client_apps must be application (client) ids (GUIDs)."
+  }
+}
+
 variable "public_url" {
   description = "Public base URL of the API if it is not the Function App's own host name, e.g. behind Front Door or a custom domain (FLOWBRICKS_PUBLIC_URL). Empty = https://<WEBSITE_HOSTNAME>."
   type        = string
@@ -151,15 +162,24 @@ variable "connector_redirect_uris" {
 }
 
 variable "grant_admin_consent" {
-  description = "Grant tenant-wide admin consent for the API's delegated permission on Azure Databricks (user_impersonation). The identity running Terraform then needs a role allowed to consent (Cloud Application Administrator, Application Administrator, Privileged Role Administrator or Global Administrator). Leave false to have an administrator consent separately (docs/deploy.md)."
+  description = "Grant tenant-wide admin consent for the API's delegated permission on Azure Databricks (user_impersonation). The azuread provider documents Global Administrator for this grant (Entra ID also lets Cloud Application Administrator, Application Administrator and Privileged Role Administrator consent, e.g. with `az ad app permission admin-consent`). Leave false to have an administrator consent separately (docs/deploy.md, step 4)."
   type        = bool
   default     = false
 }
 
 variable "preauthorize_azure_cli" {
-  description = "Pre-authorize the Azure CLI for the API's scope, so `az account get-access-token --resource <App ID URI>` works for checking the deployment (docs/deploy.md)."
+  description = "Pre-authorize the Azure CLI for the API's scope and allow it as a client application (FLOWBRICKS_CLIENT_APPS), so `az account get-access-token --resource <App ID URI>` gives a token flowbricks accepts for checking the deployment (docs/deploy.md, step 8). Turn it off once done."
   type        = bool
   default     = true
+}
+
+# Off by default: what a user may do is decided by their Databricks permissions on each job, and a
+# user who is not in the workspace gets nothing (not_in_workspace). Turn it on to keep everyone but
+# the assigned users and groups from getting a token for the API at all (docs/deploy.md).
+variable "require_user_assignment" {
+  description = "Require user and group assignment on the flowbricks API's enterprise application (app_role_assignment_required). Entra ID then refuses to issue a token for the API to anyone not assigned, directly or through a group (Enterprise applications > flowbricks API > Users and groups); app-only callers need their Jobs.Run assignment as before."
+  type        = bool
+  default     = false
 }
 
 variable "app_owners" {
