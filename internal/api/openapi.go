@@ -432,8 +432,13 @@ func (s *server) openAPIDocument() (obj, error) {
 const apiPrefix = "/api"
 
 // withPublicBase returns doc with the host, scheme and base path flows reach flowbricks at. doc
-// itself is shared and not modified.
+// itself is shared and not modified. Without a public base the document has no host and no
+// schemes: Swagger 2.0 then means "the host (and scheme) serving the documentation", which is
+// right for a local stack and, unlike the request's Host, cannot be chosen by a client.
 func withPublicBase(doc obj, publicBase string) (obj, error) {
+	if publicBase == "" {
+		return doc, nil
+	}
 	u, err := url.Parse(publicBase)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("the public base URL %q is not an absolute URL", publicBase)
@@ -459,7 +464,7 @@ func (s *server) handleOpenAPI() http.HandlerFunc {
 			writeProblem(w, r, fmt.Errorf("building the OpenAPI document: %w", err))
 			return
 		}
-		served, err := withPublicBase(doc, s.publicBase(r))
+		served, err := withPublicBase(doc, s.publicBase())
 		if err != nil {
 			writeProblem(w, r, err)
 			return
