@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // appRoot is a temporary Functions app (host.json, function-trigger/, bin/flowbricks) built once
@@ -87,7 +88,7 @@ func runTests(m *testing.M) int {
 	// Every handler process has exited and flushed its output: scan all of it — unless no stack
 	// ran at all (`go test -run '^$' -bench .`), which leaves nothing to scan.
 	if code == 0 && (stacksStarted.Load() > 0 || handlerLogs.String() != "") {
-		if err := findSecrets(handlerLogs.String(), knownSecrets()); err != nil {
+		if err := findSecrets(handlerLogs.String(), knownSecrets(), sentTokens.list()); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: handler logs:", err)
 			code = 1
 		}
@@ -107,9 +108,9 @@ func knownSecrets() []string {
 	return secrets
 }
 
-// findSecrets reports a JWT-shaped string or a known secret in logs; it also insists the logs
-// are not empty, so a broken capture cannot pass.
-func findSecrets(logs string, secrets []string) error {
+// findSecrets reports a JWT-shaped string, a known secret or any 20-character piece of a token
+// the tests sent in logs; it also insists the logs are not empty, so a broken capture cannot pass.
+func findSecrets(logs string, secrets, sent []string) error {
 	if !strings.Contains(logs, `"request_id"`) {
 		return fmt.Errorf("no request logs were captured (%d bytes)", len(logs))
 	}
@@ -121,7 +122,65 @@ func findSecrets(logs string, secrets []string) error {
 			return fmt.Errorf("a client secret appears in the logs")
 		}
 	}
+	if p := firstPiece(logs, sent); p != "" {
+		return fmt.Errorf("a %d-character piece of a token a test sent appears in the logs: %.6s…", pieceLen, p)
+	}
 	return nil
+}
+
+// pieceLen is the shortest piece of a token the leak scan looks for: a log that cut a token to a
+// prefix (or kept its signature) leaks as surely as one that kept it whole.
+const pieceLen = 20
+
+// firstPiece returns the first pieceLen-character piece of any of tokens found in s, or "". The
+// pieces go into one set and s is read once, so scanning every handler log stays linear.
+func firstPiece(s string, tokens []string) string {
+	pieces := map[string]bool{}
+	for _, t := range tokens {
+		for i := 0; i+pieceLen <= len(t); i++ {
+			pieces[t[i:i+pieceLen]] = true
+		}
+	}
+	if len(pieces) == 0 {
+		return ""
+	}
+	for i := 0; i+pieceLen <= len(s); i++ {
+		if pieces[s[i:i+pieceLen]] {
+			return s[i : i+pieceLen]
+		}
+	}
+	return ""
+}
+
+// tokenSet collects every token the tests send to the handler (sentTokens): the bearer token of
+// each call and anything token-shaped in its method, path, headers or body.
+type tokenSet struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+var sentTokens = &tokenSet{m: map[string]bool{}}
+
+func (ts *tokenSet) addFrom(parts ...string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, p := range parts {
+		for _, tok := range redact.JWT.FindAllString(p, -1) {
+			if len(tok) >= pieceLen {
+				ts.m[tok] = true
+			}
+		}
+	}
+}
+
+func (ts *tokenSet) list() []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make([]string, 0, len(ts.m))
+	for tok := range ts.m {
+		out = append(out, tok)
+	}
+	return out
 }
 
 func copyFile(from, to string) error {
@@ -227,12 +286,18 @@ func (s *stack) call(t *testing.T, c apiCall) apiResponse {
 	for k, v := range c.header {
 		req.Header.Set(k, v)
 	}
+	sentTokens.addFrom(c.body)
 	return send(t, req)
 }
 
-// send does the request and reads the answer, failing the test if the answer holds a JWT.
+// send does the request and reads the answer, failing the test if the answer holds a JWT. The
+// tokens in the request join sentTokens, which TestMain looks for in the handler logs.
 func send(t *testing.T, req *http.Request) apiResponse {
 	t.Helper()
+	sentTokens.addFrom(req.Method, req.URL.Path)
+	for _, values := range req.Header {
+		sentTokens.addFrom(values...)
+	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
@@ -455,9 +520,13 @@ func TestFindSecretsDetectsLeaks(t *testing.T) {
 		{"a token", `{"request_id":"x","auth":"Bearer ` + token + `"}`, true},
 		{"a secret", `{"request_id":"x","secret":"` + s.Fixture.Entra.API.ClientSecret + `"}`, true},
 		{"nothing captured", ``, true},
+		{"a token's signature", `{"request_id":"x","path":"/api/` + token[strings.LastIndex(token, ".")+1:] + `"}`, true},
+		{"20 characters of a token", `{"request_id":"x","workflow_run_id":"` + token[30:50] + `"}`, true},
+		{"19 characters of a token", `{"request_id":"x","workflow_run_id":"` + token[30:49] + `"}`, false},
+		{"a token's label", `{"request_id":"x","path":"/api/` + redact.Label(token) + `"}`, false},
 	}
 	for _, tt := range tests {
-		if err := findSecrets(tt.logs, knownSecrets()); (err != nil) != tt.leak {
+		if err := findSecrets(tt.logs, knownSecrets(), []string{token}); (err != nil) != tt.leak {
 			t.Errorf("%s: findSecrets = %v, want leak=%v", tt.name, err, tt.leak)
 		}
 	}

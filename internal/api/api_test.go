@@ -227,6 +227,10 @@ func (s *testServer) do(t *testing.T, c call) response {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	for k, v := range c.headers {
+		if k == "Host" {
+			req.Host = v // as net/http's server does with the Host header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	rec := httptest.NewRecorder()
@@ -453,21 +457,35 @@ func TestAsynchronousPattern(t *testing.T) {
 	}
 }
 
+// The 202's Location is built from configuration only: the request's Host and forwarding
+// headers are the client's to choose, and the platform polls Location with the flow's token.
+// Without configuration Location is relative (RFC 9110, section 10.2.2).
 func TestPublicBase(t *testing.T) {
+	forged := map[string]string{"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
 	tests := []struct {
+		name string
 		cfg  config.Config
 		want string
 	}{
-		{config.Config{PublicURL: "https://fb.contoso.example", WebsiteHostname: "app.azurewebsites.net"}, "https://fb.contoso.example/"},
-		{config.Config{WebsiteHostname: "app.azurewebsites.net"}, "https://app.azurewebsites.net/"},
-		{config.Config{}, "http://example.com/"},
+		{"FLOWBRICKS_PUBLIC_URL wins", config.Config{PublicURL: "https://fb.contoso.example", WebsiteHostname: "app.azurewebsites.net"}, "https://fb.contoso.example/api/"},
+		{"WEBSITE_HOSTNAME on Azure", config.Config{WebsiteHostname: "app.azurewebsites.net"}, "https://app.azurewebsites.net/api/"},
+		{"neither: relative", config.Config{}, "/api/"},
 	}
 	for _, tt := range tests {
-		s := newTestServer(t, func(d *Deps) { d.Config = tt.cfg; d.Config.PollInterval = time.Second })
-		r := s.do(t, call{method: "GET", path: "/api/jobs/runs/7001?wait=true", token: aliceToken})
-		if !strings.HasPrefix(r.header.Get("Location"), tt.want) {
-			t.Errorf("config %+v: Location %q, want prefix %q", tt.cfg, r.header.Get("Location"), tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t, func(d *Deps) { d.Config = tt.cfg; d.Config.PollInterval = time.Second })
+			for _, h := range []map[string]string{nil, forged} {
+				for _, c := range []call{
+					{method: "GET", path: "/api/jobs/runs/7001?wait=true", token: aliceToken, headers: h},
+					{method: "POST", path: "/api/jobs/run-now?wait=true", token: aliceToken, body: `{"job_id":101}`, headers: h},
+				} {
+					r := s.do(t, c)
+					if loc := r.header.Get("Location"); r.status != 202 || !strings.HasPrefix(loc, tt.want) || strings.Contains(loc, "evil") {
+						t.Errorf("%s %s with headers %v: %d Location %q, want prefix %q", c.method, c.path, h, r.status, loc, tt.want)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -590,9 +608,15 @@ func TestWorkspaceSelection(t *testing.T) {
 	if r := s.do(t, call{method: "GET", path: "/api/jobs/runs/7001?workspace=sales", token: aliceToken}); r.json["state"] != "PENDING" {
 		t.Fatalf("sales workspace not used: %s", r.body)
 	}
+	// An unknown name is refused without naming the configured ones (a caller learns nothing
+	// by guessing); the operator's log has them.
 	r := s.do(t, call{method: "GET", path: "/api/jobs/runs/7001?workspace=https://evil.example", token: aliceToken})
-	if r.status != 400 || !strings.Contains(r.body, "default, sales") {
+	if r.status != 400 || r.json["code"] != "invalid_request" || !strings.Contains(r.body, "not configured") ||
+		strings.Contains(r.body, "sales") || strings.Contains(r.body, "default") {
 		t.Fatalf("unknown workspace: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(s.logs.String(), "configured workspaces: default, sales") {
+		t.Fatalf("the log lacks the configured workspaces:\n%s", s.logs.String())
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog/hlog"
+
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // maxBodyBytes bounds every request body; run-now's largest legal body (a few 10,000-byte
@@ -70,11 +72,12 @@ func decode[T validator](r *http.Request) (T, error) {
 	return v, nil
 }
 
-// checkFieldNames rejects the two things encoding/json accepts silently in a body it decoded
-// without error: a top-level field spelt with other letter case than its name (json matches names
-// case-insensitively, so "JOB_ID" would be taken for job_id) and a field sent twice (json keeps
-// the last one, while another parser in front of flowbricks may keep the first). It is only called
-// on a body that decoded, i.e. one valid JSON object.
+// checkFieldNames rejects what encoding/json accepts silently in a body it decoded without
+// error: a top-level field spelt with other letter case than its name (json matches names
+// case-insensitively, so "JOB_ID" would be taken for job_id) and a key sent twice in any object,
+// the body or one nested in it such as job_parameters (json keeps the last one, while another
+// parser in front of flowbricks may keep the first, and the run would not get what the flow's
+// author reads). It is only called on a body that decoded, i.e. one valid JSON object.
 func checkFieldNames[T any](body []byte) error {
 	names := jsonFieldNames(reflect.TypeFor[T]())
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -91,19 +94,68 @@ func checkFieldNames[T any](body []byte) error {
 		if !slices.Contains(names, name) {
 			for _, n := range names {
 				if strings.EqualFold(n, name) {
-					return invalidRequest("Field %q is not known; field names are case-sensitive: send %q.", truncate(name, 64), n)
+					return invalidRequest("Field %q is not known; field names are case-sensitive: send %q.", redact.Value(name), n)
 				}
 			}
-			return invalidRequest("Field %q is not known.", truncate(name, 64))
+			return invalidRequest("Field %q is not known.", redact.Value(name))
 		}
 		if seen[name] {
 			return invalidRequest("Field %q is given more than once.", name)
 		}
 		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return invalidRequest("The body could not be decoded as JSON.")
+		if err := checkUniqueKeys(dec, name, 1); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// maxNesting bounds how deep checkUniqueKeys follows a body. run-now's deepest value is a string
+// in a parameter map (depth 2); the bound only keeps a generic T from recursing without limit.
+const maxNesting = 32
+
+// checkUniqueKeys reads the next JSON value from dec and refuses any object in it that has a key
+// twice, naming the key's path (job_parameters.date, a[1].b). Keys in the path are redacted: a
+// parameter name can be anything, a token included.
+func checkUniqueKeys(dec *json.Decoder, path string, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return invalidRequest("The body could not be decoded as JSON.")
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar
+	}
+	if depth > maxNesting {
+		return invalidRequest("The body nests objects and arrays more than %d levels deep.", maxNesting)
+	}
+	switch delim {
+	case '{':
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			key, ok := tok.(string)
+			if err != nil || !ok {
+				return invalidRequest("The body could not be decoded as JSON.")
+			}
+			field := path + "." + redact.Value(key)
+			if seen[key] {
+				return invalidRequest("Field %q is given more than once.", field)
+			}
+			seen[key] = true
+			if err := checkUniqueKeys(dec, field, depth+1); err != nil {
+				return err
+			}
+		}
+	case '[':
+		for i := 0; dec.More(); i++ {
+			if err := checkUniqueKeys(dec, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing } or ]
+		return invalidRequest("The body could not be decoded as JSON.")
 	}
 	return nil
 }
@@ -144,7 +196,11 @@ func jsonProblem(err error) *problem {
 	case errors.As(err, &syntaxErr):
 		return invalidRequest("The body is not valid JSON (at byte %d).", syntaxErr.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return invalidRequest("Field %s is not known.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unquoted, err := strconv.Unquote(name); err == nil {
+			name = unquoted
+		}
+		return invalidRequest("Field %q is not known.", redact.Value(name))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return invalidRequest("The body is not complete JSON.")
 	}
@@ -187,7 +243,7 @@ func runIDParam(r *http.Request) (int64, error) {
 	raw := chi.URLParam(r, "run_id")
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, invalidRequest("run_id in the path must be a positive integer, not %q.", truncate(raw, 40))
+		return 0, invalidRequest("run_id in the path must be a positive integer, not %q.", redact.Value(raw))
 	}
 	return id, nil
 }
@@ -200,14 +256,7 @@ func boolQuery(r *http.Request, name string, def bool) (bool, error) {
 	}
 	b, err := strconv.ParseBool(raw)
 	if err != nil {
-		return def, invalidRequest("Query parameter %s must be true or false, not %q.", name, truncate(raw, 40))
+		return def, invalidRequest("Query parameter %s must be true or false, not %q.", name, redact.Value(raw))
 	}
 	return b, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

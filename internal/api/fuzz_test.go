@@ -30,6 +30,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // fuzzToken is the one bearer token the fuzz server accepts. It is JWT-shaped so that any echo of
@@ -103,7 +104,7 @@ func checkProblem(t *testing.T, status int, body []byte, allowed map[int]string)
 	if code, ok := allowed[status]; !ok || (code != "" && p.Code != code) || p.Status != status {
 		t.Fatalf("refused with %d %q, want one of %v: %s", status, p.Code, allowed, body)
 	}
-	if jwtLike.Match(body) || bytes.Contains(body, []byte(fuzzToken)) {
+	if redact.JWT.Match(body) || bytes.Contains(body, []byte(fuzzToken)) {
 		t.Fatalf("the problem echoes a token: %s", body)
 	}
 	if len(p.Detail) > maxDetail+len("…") {

@@ -3,15 +3,18 @@ package api
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/flowbricks/flowbricks/internal/entra"
 )
 
-// Workflow headers Logic Apps and Power Automate send with every action request. The run id and
-// the action (operation) name stay the same when the platform retries an action; the client
-// request id changes per attempt, so it is deliberately not used.
+// Workflow headers Logic Apps and Power Automate send with every action request. Which of them
+// stay the same when the platform retries an action is in docs/connector.md, "Loops and retries".
 const (
 	headerWorkflowRunID     = "x-ms-workflow-run-id"
 	headerWorkflowOperation = "x-ms-workflow-operation-name"
@@ -19,32 +22,82 @@ const (
 	headerIdempotencyKey    = "Idempotency-Key"
 )
 
-// idempotencyToken chooses the token sent with run-now so that a retried request never starts a
-// second run (design §3): the body's token, else the Idempotency-Key header, else one derived
-// from the workflow headers, the caller and the request, else a random one (which still makes the
-// Databricks SDK's own retries of this one request safe). Databricks allows at most 64 chars.
-func idempotencyToken(r *http.Request, caller string, req runNowRequest) (string, error) {
-	if req.IdempotencyToken != "" {
-		return req.IdempotencyToken, nil
-	}
-	if key := strings.TrimSpace(r.Header.Get(headerIdempotencyKey)); key != "" {
+// repetitionHeaders name the loop iteration (For each, Until) an action request belongs to, the
+// request-side form of the repeatItemScopeName / repeatItemIndex a loop's action carries in
+// Logic Apps' tracking schema. Absent outside loops; harmless to hash when absent.
+var repetitionHeaders = []string{
+	"x-ms-workflow-repeatitem-scope-name",
+	"x-ms-workflow-repeatitem-index",
+	"x-ms-workflow-repeatitem-batch-index",
+}
+
+// idempotency is the token run-now sends to Databricks for one request, and what the caller sees.
+type idempotency struct {
+	// upstream is run-now's idempotency_token: always derived from the caller and the job, so that
+	// two callers (app callers all act as flowbricks' one Databricks principal) or two jobs never
+	// share a run through Databricks' token, whose scope Databricks does not document.
+	upstream string
+	// shown is the answer's idempotency_token: the caller's own key, else upstream.
+	shown string
+	// key is the caller's key, "" when flowbricks chose the token. It is logged only as a label.
+	key string
+	// fresh: the token is random, so no earlier run can answer to it.
+	fresh bool
+}
+
+// idempotencyFor chooses the run-now token so that a retried request never starts a second run
+// (docs/connector.md, "How polling and retries work with flowbricks"). The basis is the body's
+// idempotency_token, else the Idempotency-Key header, else the workflow headers, else a random
+// value (which still makes the Databricks SDK's own retries of this one request safe). Every
+// token is a hash of its basis, the caller, the job and — for keys and workflow headers — the
+// request as Databricks receives it: a key reused for other parameters is another run, never an
+// answer with a run that ignored them (docs/connector.md, "Idempotency keys").
+func idempotencyFor(r *http.Request, caller entra.Principal, jobID int64, req runNowRequest) (idempotency, error) {
+	scope := []string{callerScope(caller), strconv.FormatInt(jobID, 10)}
+	canonical, _ := json.Marshal(req.upstream(jobID, "")) // struct fields in order, map keys sorted: deterministic
+	key := req.IdempotencyToken
+	if key == "" {
+		key = strings.TrimSpace(r.Header.Get(headerIdempotencyKey))
 		if len(key) > maxIdempotencyToken {
-			return "", invalidRequest("Header Idempotency-Key is longer than %d characters.", maxIdempotencyToken)
+			return idempotency{}, invalidRequest("Header Idempotency-Key is longer than %d characters.", maxIdempotencyToken)
 		}
-		return key, nil
 	}
-	runID := r.Header.Get(headerWorkflowRunID)
-	operation := r.Header.Get(headerWorkflowOperation)
-	if runID != "" && operation != "" {
-		canonical, _ := json.Marshal(req) // struct fields in order, map keys sorted: deterministic
-		h := sha256.New()
-		for _, part := range []string{runID, operation, r.Header.Get(headerActionTrackingID), caller, string(canonical)} {
-			h.Write([]byte(part))
-			h.Write([]byte{0}) // separator: ("ab","c") and ("a","bc") must differ
+	if key != "" {
+		t := deriveToken("ik", append(scope, key, string(canonical))...)
+		return idempotency{upstream: t, shown: key, key: key}, nil
+	}
+	if run, op := r.Header.Get(headerWorkflowRunID), r.Header.Get(headerWorkflowOperation); run != "" && op != "" {
+		parts := append(scope, run, op, r.Header.Get(headerActionTrackingID))
+		for _, h := range repetitionHeaders {
+			parts = append(parts, r.Header.Get(h))
 		}
-		return "fb-wf-" + hex.EncodeToString(h.Sum(nil))[:48], nil
+		t := deriveToken("wf", append(parts, string(canonical))...)
+		return idempotency{upstream: t, shown: t}, nil
 	}
 	var random [16]byte
 	_, _ = rand.Read(random[:]) // crypto/rand.Read never fails on Linux
-	return "fb-rq-" + hex.EncodeToString(random[:]), nil
+	t := deriveToken("rq", append(scope, hex.EncodeToString(random[:]))...)
+	return idempotency{upstream: t, shown: t, fresh: true}, nil
+}
+
+// callerScope names the caller for token derivation: a user by tenant and object id, an app by
+// tenant and application id — not by the Databricks principal, which every app caller shares
+// (docs/connector.md, "Idempotency keys").
+func callerScope(p entra.Principal) string {
+	if p.Kind == entra.App {
+		return "app:" + p.TenantID + "/" + p.AppID
+	}
+	return "user:" + p.TenantID + "/" + p.ObjectID
+}
+
+// deriveToken hashes parts, each length-prefixed so that no two lists of parts hash alike, into
+// "fb-<kind>-" and 48 hex digits: 54 characters, within Databricks' 64.
+func deriveToken(kind string, parts ...string) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, p := range parts {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
+		h.Write([]byte(p))
+	}
+	return "fb-" + kind + "-" + hex.EncodeToString(h.Sum(nil))[:48]
 }

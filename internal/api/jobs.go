@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // runStatus is the answer of run-now, get-run and cancel: the flat run status of design §3,
@@ -83,25 +85,19 @@ func (s *server) handleRunNow() problemHandler {
 		if err != nil {
 			return err
 		}
-		caller := principalFrom(ctx)
-		token, err := idempotencyToken(r, caller.TenantID+"/"+caller.ObjectID, req)
+		idem, err := idempotencyFor(r, principalFrom(ctx), jobID, req)
 		if err != nil {
 			return err
 		}
-		runID, err := jobs.RunNow(ctx, req.upstream(jobID, token))
+		runID, err := jobs.RunNow(ctx, req.upstream(jobID, idem.upstream))
 		if err != nil {
 			return err
 		}
-		s.audit(r, "run-now", jobID, runID).Str("idempotency_token", token).Msg("run triggered")
-
-		run, err := jobs.GetRun(ctx, runID)
+		run, err := s.readBackRun(r, jobs, jobID, runID, idem)
 		if err != nil {
-			// The run exists; never lose its id because reading it back failed.
-			hlog.FromRequest(r).Warn().Err(err).Int64("run_id", runID).Msg("reading the new run failed")
-			run = databricks.Run{RunID: runID, JobID: jobID, State: "UNKNOWN", Tasks: []databricks.TaskRun{},
-				Message: "The run was triggered; its status could not be read yet."}
+			return err
 		}
-		run.IdempotencyToken = token
+		run.IdempotencyToken = idem.shown
 		if !opts.wait {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
 			return nil
@@ -115,6 +111,46 @@ func (s *server) handleRunNow() problemHandler {
 		s.accepted(w, r, "/api/jobs/runs/"+strconv.FormatInt(runID, 10)+"?"+q.Encode(), runStatus{Run: run})
 		return nil
 	}
+}
+
+// readBackRun reads the run run-now answered with and makes sure it is a run of the requested
+// job: Databricks answers an idempotency token it has seen with that token's run, whatever job
+// the request names, and a run of another job — possibly one outside FLOWBRICKS_JOBS — must not
+// be handed out or audited as this one (docs/connector.md, "Idempotency keys"). The audit line
+// names the run's own job.
+func (s *server) readBackRun(r *http.Request, jobs Jobs, jobID, runID int64, idem idempotency) (databricks.Run, error) {
+	audit := func(job int64) *zerolog.Event {
+		ev := s.audit(r, "run-now", job, runID).Str("idempotency_token", idem.upstream)
+		if idem.key != "" {
+			ev = ev.Str("idempotency_key", redact.Label(idem.key))
+		}
+		return ev
+	}
+	run, err := jobs.GetRun(r.Context(), runID)
+	if err != nil {
+		// The run exists (new, or the token's earlier one) but its job is unknown.
+		audit(jobID).Bool("job_verified", false).Msg("run triggered")
+		if idem.fresh {
+			// A fresh random token cannot have named an earlier run: this is the new run of
+			// jobID, and its id must not be lost because reading it back failed.
+			hlog.FromRequest(r).Warn().Err(err).Int64("run_id", runID).Msg("reading the new run failed")
+			return databricks.Run{RunID: runID, JobID: jobID, State: databricks.StateUnknown, Tasks: []databricks.TaskRun{},
+				Message: "The run was triggered; its status could not be read yet."}, nil
+		}
+		// A key or workflow token may name an earlier run of any job. The retry the caller
+		// makes sends the same token, gets the same run and reads it then.
+		return databricks.Run{}, fmt.Errorf("reading back run %d: %w", runID, err)
+	}
+	if run.JobID != jobID {
+		hlog.FromRequest(r).Warn().Int64("run_id", runID).Int64("run_job_id", run.JobID).Int64("job_id", jobID).
+			Msg("run-now answered with a run of another job")
+		p := newProblem(http.StatusConflict, "idempotency_conflict",
+			"The idempotency key already belongs to a run of another job; send a new key (or none) to run this job.")
+		p.cause = fmt.Errorf("run %d of job %d came back for job %d", runID, run.JobID, jobID)
+		return databricks.Run{}, p
+	}
+	audit(run.JobID).Msg("run triggered")
+	return run, nil
 }
 
 func (s *server) handleGetRun() problemHandler {
@@ -303,27 +339,27 @@ func asJSON(s string) json.RawMessage {
 	return nil
 }
 
-// accepted answers 202 with an absolute Location to poll and how long to wait before polling.
+// accepted answers 202 with the Location to poll and how long to wait before polling. Location
+// is absolute when the public URL is configured, else relative (RFC 9110, section 10.2.2, allows
+// it; Logic Apps wants an absolute one, which Azure always gets through WEBSITE_HOSTNAME).
 func (s *server) accepted(w http.ResponseWriter, r *http.Request, pathAndQuery string, body any) {
-	w.Header().Set("Location", s.publicBase(r)+pathAndQuery)
+	w.Header().Set("Location", s.publicBase()+pathAndQuery)
 	w.Header().Set("Retry-After", strconv.Itoa(int(s.Config.PollInterval.Seconds())))
 	respond(w, r, http.StatusAccepted, body)
 }
 
-// publicBase is the scheme and host flows reach flowbricks at. In forwarding mode the Functions
-// host rewrites Host to 127.0.0.1, so the request is only the last resort (local use).
-func (s *server) publicBase(r *http.Request) string {
+// publicBase is the scheme and host flows reach flowbricks at, from configuration only, or "".
+// It is never taken from the request: Host (or a forwarding header) is whatever the client sent,
+// and a 202's Location or the OpenAPI host built from it would send the flow — and the token it
+// polls with — to a host of the client's choosing.
+func (s *server) publicBase() string {
 	switch {
 	case s.Config.PublicURL != "":
 		return s.Config.PublicURL
 	case s.Config.WebsiteHostname != "":
 		return "https://" + s.Config.WebsiteHostname
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return ""
 }
 
 // workspace picks the Databricks workspace a request names (?workspace=), "default" if none.
@@ -335,12 +371,16 @@ func (s *server) workspace(r *http.Request) (Jobs, error) {
 	}
 	jobs, ok := s.Workspaces[name]
 	if !ok {
+		// The configured names are for the operator's log, not for whoever guesses: they tell
+		// a caller which other workspaces exist.
 		names := make([]string, 0, len(s.Workspaces))
 		for n := range s.Workspaces {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return nil, invalidRequest("Workspace %q is not configured; known workspaces: %s.", truncate(name, 64), strings.Join(names, ", "))
+		p := invalidRequest("Workspace %q is not configured; ask an administrator for the workspace names of FLOWBRICKS_WORKSPACES.", redact.Value(name))
+		p.cause = fmt.Errorf("configured workspaces: %s", strings.Join(names, ", "))
+		return nil, p
 	}
 	return jobs, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 type ctxKey int
@@ -36,8 +37,9 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 }
 
 // logRequests gives every request a logger carrying its request id and the workflow run id of
-// the flow that sent it, and writes one access line when it ends. Only the path is logged, never
-// the query (function keys travel there) or any header but the workflow ones.
+// the flow that sent it, and writes one access line when it ends. Only the method and path are
+// logged, never the query (function keys travel there) or any header but the workflow ones, and
+// all of them through redact: anyone can send a token as a path segment or a workflow header.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	withID := hlog.RequestIDHandler("request_id", "X-Request-Id")
 	access := hlog.AccessHandler(func(r *http.Request, status, size int, d time.Duration) {
@@ -45,7 +47,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		if r.URL.Path == "/" || r.URL.Path == "/api/health" {
 			level = zerolog.DebugLevel
 		}
-		hlog.FromRequest(r).WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).
+		hlog.FromRequest(r).WithLevel(level).Str("method", redact.Value(r.Method)).Str("path", redact.Path(r.URL.Path)).
 			Int("status", status).Int("bytes", size).Dur("duration", d).Msg("request")
 	})
 	workflow := func(next http.Handler) http.Handler {
@@ -53,7 +55,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 			if run := r.Header.Get(headerWorkflowRunID); run != "" {
 				l := hlog.FromRequest(r)
 				l.UpdateContext(func(c zerolog.Context) zerolog.Context {
-					return c.Str("workflow_run_id", truncate(run, 80)).Str("workflow_action", truncate(r.Header.Get(headerWorkflowOperation), 80))
+					return c.Str("workflow_run_id", redact.Value(run)).Str("workflow_action", redact.Value(r.Header.Get(headerWorkflowOperation)))
 				})
 			}
 			next.ServeHTTP(w, r)

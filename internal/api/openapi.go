@@ -77,8 +77,9 @@ func runNowDoc() *opDoc {
 			"\"Run as\" principal). Name the job by job_id (pick it from the list) or by job_name. Without wait the " +
 			"answer is the new run's status at once. " + asyncPattern + " include_output=true adds the notebook " +
 			"exit values to the final answer. Retries of the same flow action start no second run: flowbricks sends " +
-			"Databricks an idempotency token (the body's idempotency_token, else the Idempotency-Key header, else one " +
-			"derived from the workflow run and action) and returns it in the run status.",
+			"Databricks an idempotency token derived from the caller, the job, the request and the body's " +
+			"idempotency_token, else the Idempotency-Key header, else the workflow run, action and loop iteration. " +
+			"The run status returns the caller's own key (or the derived token).",
 		Visibility: important,
 		Query:      []string{"wait", "include_output", "fail_on_run_failure", "workspace"},
 		Headers:    []string{"Idempotency-Key"},
@@ -164,7 +165,7 @@ func problems(statuses ...int) []respDoc {
 		case 404:
 			r.Description = "No such job (job_not_found) or run (run_not_found) for this caller."
 		case 409:
-			r.Description = "job_name matches several jobs (ambiguous_job_name); detail lists their ids."
+			r.Description = "job_name matches several jobs (ambiguous_job_name; detail lists their ids), or the idempotency key already belongs to a run of another job (idempotency_conflict)."
 		case 413:
 			r.Description = "The body is too large (payload_too_large)."
 		case 415:
@@ -432,8 +433,13 @@ func (s *server) openAPIDocument() (obj, error) {
 const apiPrefix = "/api"
 
 // withPublicBase returns doc with the host, scheme and base path flows reach flowbricks at. doc
-// itself is shared and not modified.
+// itself is shared and not modified. Without a public base the document has no host and no
+// schemes: Swagger 2.0 then means "the host (and scheme) serving the documentation", which is
+// right for a local stack and, unlike the request's Host, cannot be chosen by a client.
 func withPublicBase(doc obj, publicBase string) (obj, error) {
+	if publicBase == "" {
+		return doc, nil
+	}
 	u, err := url.Parse(publicBase)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("the public base URL %q is not an absolute URL", publicBase)
@@ -459,7 +465,7 @@ func (s *server) handleOpenAPI() http.HandlerFunc {
 			writeProblem(w, r, fmt.Errorf("building the OpenAPI document: %w", err))
 			return
 		}
-		served, err := withPublicBase(doc, s.publicBase(r))
+		served, err := withPublicBase(doc, s.publicBase())
 		if err != nil {
 			writeProblem(w, r, err)
 			return

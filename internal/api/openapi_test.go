@@ -113,28 +113,40 @@ func TestOpenAPIDocumentIsValidSwagger2(t *testing.T) {
 }
 
 // TestOpenAPIHostIsWhereFlowsReachFlowbricks: the connector import needs the public host, which
-// the handler knows the way it builds Location (publicBase). Nothing else in the document changes.
+// the handler knows from configuration the way it builds Location (publicBase), never from the
+// request's Host: a client choosing Host must not choose where a connector built from the
+// document sends its tokens. Without configuration the document has no host and no schemes
+// (Swagger 2.0: those of the server that serves it). Nothing else in the document changes.
 func TestOpenAPIHostIsWhereFlowsReachFlowbricks(t *testing.T) {
 	reference := decodeDoc(t, servedDocument(t, openAPIServer(config.Config{WebsiteHostname: connectorHost}), "127.0.0.1:40000"))
 	tests := []struct {
 		name   string
 		cfg    config.Config
 		host   string // the request's Host
-		want   string // host in the document
-		scheme string
+		want   string // host in the document ("" = none)
+		scheme string // "" = no schemes
 		base   string
 	}{
 		{"on Azure (WEBSITE_HOSTNAME)", config.Config{WebsiteHostname: connectorHost}, "127.0.0.1:40000", connectorHost, "https", "/api"},
 		{"FLOWBRICKS_PUBLIC_URL wins", config.Config{PublicURL: "https://fb.contoso.example", WebsiteHostname: connectorHost}, "127.0.0.1:40000", "fb.contoso.example", "https", "/api"},
 		{"behind a gateway (FLOWBRICKS_PUBLIC_URL with a path)", config.Config{PublicURL: "https://apis.contoso.example/flowbricks"}, "127.0.0.1:40000", "apis.contoso.example", "https", "/flowbricks/api"},
-		{"local stack (request host)", config.Config{}, "localhost:7071", "localhost:7071", "http", "/api"},
+		{"not configured: no host, whatever the request's", config.Config{}, "localhost:7071", "", "", "/api"},
+		{"a forged Host is ignored", config.Config{}, "evil.example", "", "", "/api"},
+		{"a forged Host is ignored when configured", config.Config{WebsiteHostname: connectorHost}, "evil.example", connectorHost, "https", "/api"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := decodeDoc(t, servedDocument(t, openAPIServer(tt.cfg), tt.host))
 			schemes, _ := json.Marshal(doc["schemes"])
-			if doc["host"] != tt.want || string(schemes) != `["`+tt.scheme+`"]` || doc["basePath"] != tt.base {
-				t.Errorf("host %v schemes %s basePath %v, want %s [%s] %s", doc["host"], schemes, doc["basePath"], tt.want, tt.scheme, tt.base)
+			wantSchemes, wantHost := `["`+tt.scheme+`"]`, any(tt.want)
+			if tt.scheme == "" {
+				wantSchemes = "null"
+			}
+			if tt.want == "" {
+				wantHost = nil
+			}
+			if doc["host"] != wantHost || string(schemes) != wantSchemes || doc["basePath"] != tt.base {
+				t.Errorf("host %v schemes %s basePath %v, want %q %s %s", doc["host"], schemes, doc["basePath"], tt.want, wantSchemes, tt.base)
 			}
 			for k, v := range reference {
 				if k == "host" || k == "schemes" || k == "basePath" {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // problem is an RFC 9457 problem document with flowbricks' stable code. Detail is written for
@@ -169,8 +169,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		p.RequestID = w.Header().Get("X-Request-Id")
 	}
 	// Details quote the request where that helps (a field name, a path, a workspace name); a
-	// token pasted into one of those must not come back in the answer or go into the log.
-	p.Detail = boundDetail(redactTokens(p.Detail))
+	// token pasted into one of those must not come back in the answer or go into the log. The
+	// quoted parts went through redact.Value already; this pass also covers upstream texts.
+	p.Detail = boundDetail(redact.Text(p.Detail))
 	if p.Type == "" {
 		p.Type = "https://github.com/flowbricks/flowbricks/blob/main/docs/troubleshooting.md#" + p.Code
 	}
@@ -191,18 +192,6 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", p.wwwAuthenticate)
 	}
 	encode(w, r, p.Status, "application/problem+json", p)
-}
-
-// jwtLike matches anything shaped like a JWS/JWT (base64url JSON header "eyJ…", a dot, a payload):
-// access tokens, ID tokens, client assertions — also when cut short.
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*)?`)
-
-// redactTokens replaces every JWT-shaped part of s with [REDACTED].
-func redactTokens(s string) string {
-	if !strings.Contains(s, "eyJ") {
-		return s
-	}
-	return jwtLike.ReplaceAllString(s, "[REDACTED]")
 }
 
 // maxDetail bounds a problem's detail: our own text plus Entra's or Databricks' message fits with

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // operation is one route of the API. The same table drives the router and the OpenAPI document,
@@ -34,11 +36,15 @@ func (s *server) operations() []operation {
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.logRequests, s.recoverPanics, s.limitTime) // panics are logged with the request id and an access line
+	// The method and path are the caller's to choose (a token is a valid method token and path
+	// segment), so they are quoted redacted.
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newProblem(http.StatusNotFound, "not_found", "No such endpoint: "+r.Method+" "+r.URL.Path+"."))
+		writeProblem(w, r, newProblem(http.StatusNotFound, "not_found",
+			"No such endpoint: "+redact.Value(r.Method)+" "+redact.Path(r.URL.Path)+"."))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"."))
+		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
+			redact.Value(r.Method)+" is not allowed on "+redact.Path(r.URL.Path)+"."))
 	})
 	for _, op := range s.operations() {
 		h := op.Handler
