@@ -469,18 +469,36 @@ func TestNewValidatorRejectsBadOptions(t *testing.T) {
 // jwksFetches counts the fetches of both key sets (v2 and v1 JWKS URIs).
 func jwksFetches(f *fakeEntra) int { return f.count("jwks1") + f.count("jwks2") }
 
-func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
-	f := newFakeEntra(t)
-	v := newTestValidator(t, f, nil)
-	clock := newTestClock()
-	v.keysClock = clock.Now
-	keys := testKeys(t, 2)
-	oldKey, newKey := keys[0], keys[1]
+// rotation is a validator in use (its keys fetched) whose unknown-kid refreshes run on a test
+// clock, and the key Entra will roll over to, not yet published.
+type rotation struct {
+	f              *fakeEntra
+	v              *Validator
+	clock          *testClock
+	oldKey, newKey *testKey
+}
 
-	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, oldKey, oldKey.kid, f.userClaimsV2())); err != nil {
+func newRotation(t *testing.T) *rotation {
+	t.Helper()
+	f := newFakeEntra(t)
+	keys := testKeys(t, 2)
+	r := &rotation{f: f, v: newTestValidator(t, f, nil), clock: newTestClock(), oldKey: keys[0], newKey: keys[1]}
+	r.v.keysClock = r.clock.Now
+	if _, _, err := r.v.Validate(context.Background(), r.bearer(t, r.oldKey, r.oldKey.kid)); err != nil {
 		t.Fatal(err)
 	}
-	rotated := "Bearer " + sign(t, newKey, newKey.kid, f.userClaimsV2())
+	return r
+}
+
+// bearer is an Authorization header with a user token signed by key under kid.
+func (r *rotation) bearer(t *testing.T, key *testKey, kid string) string {
+	return "Bearer " + sign(t, key, kid, r.f.userClaimsV2())
+}
+
+func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
+	r := newRotation(t)
+	f, v, clock, oldKey, newKey := r.f, r.v, r.clock, r.oldKey, r.newKey
+	rotated := r.bearer(t, newKey, newKey.kid)
 
 	// Before Entra publishes the new key, a token signed with it is refused (after one refresh).
 	before := jwksFetches(f)
@@ -504,7 +522,7 @@ func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
 	if _, _, err := v.Validate(context.Background(), rotated); err != nil {
 		t.Fatalf("after rotation, one interval later: %v", err)
 	}
-	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, oldKey, oldKey.kid, f.userClaimsV2())); err != nil {
+	if _, _, err := v.Validate(context.Background(), r.bearer(t, oldKey, oldKey.kid)); err != nil {
 		t.Fatalf("old key during overlap: %v", err)
 	}
 }
@@ -514,19 +532,10 @@ func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
 // fetches every published key, whoever triggered it), and Entra's key endpoint must still see only
 // one fetch per interval. In fake time: the default interval, one minute, no real waiting.
 func TestValidatorPicksUpRotationDuringUnknownKIDFlood(t *testing.T) {
-	f := newFakeEntra(t)
-	v := newTestValidator(t, f, nil)
-	clock := newTestClock()
-	v.keysClock = clock.Now
-	keys := testKeys(t, 2)
-	oldKey, newKey := keys[0], keys[1]
-	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, oldKey, oldKey.kid, f.userClaimsV2())); err != nil {
-		t.Fatal(err)
-	}
-	junk := func(i int) string {
-		return "Bearer " + sign(t, oldKey, fmt.Sprintf("junk-kid-%d", i), f.userClaimsV2())
-	}
-	rotated := "Bearer " + sign(t, newKey, newKey.kid, f.userClaimsV2())
+	r := newRotation(t)
+	f, v, clock, oldKey, newKey := r.f, r.v, r.clock, r.oldKey, r.newKey
+	junk := func(i int) string { return r.bearer(t, oldKey, fmt.Sprintf("junk-kid-%d", i)) }
+	rotated := r.bearer(t, newKey, newKey.kid)
 
 	// The flood starts and spends the refresh budget; then Entra rolls its key over.
 	if _, _, err := v.Validate(context.Background(), junk(0)); errKind(err) != "invalid_token" {
