@@ -175,6 +175,10 @@ func startStack(ctx context.Context, o stackOptions) (_ *stack, err error) {
 		config.EnvDatabricksHost + "=" + wsURL,
 		config.EnvPublicURL + "=http://" + o.Listen,
 		config.EnvPollSeconds + "=1",
+		// The fake mints user tokens for this client unless told otherwise, as if every flow used
+		// the custom connector; tokens of other clients are refused, as in a deployment that lists
+		// its clients (docs/deploy.md#client-applications-allowed-to-act-for-users).
+		config.EnvClientApps + "=" + fakeentra.DefaultClientAppID,
 		config.EnvLogFormat + "=json",
 		"SSL_CERT_FILE=" + caFile, // the standard way Go on Linux trusts an extra CA
 	}

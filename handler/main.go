@@ -51,6 +51,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return err
 	}
 	logger := newLogger(cfg, stdout)
+	warnAboutSettings(cfg, logger)
 
 	handler, cleanup, err := newHandler(cfg, logger)
 	if err != nil {
@@ -66,7 +67,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info().Str("addr", ln.Addr().String()).Str("databricks_host", cfg.DatabricksHost).
-		Str("credential", string(cfg.Credential)).Int("app_callers", len(cfg.AppCallers)).Msg("flowbricks ready")
+		Str("credential", string(cfg.Credential)).Int("app_callers", len(cfg.AppCallers)).
+		Int("client_apps", len(cfg.ClientApps)).Msg("flowbricks ready")
 
 	select {
 	case err := <-serveErr:
@@ -80,6 +82,18 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// warnAboutSettings logs, at start-up, settings that work but leave a door open.
+func warnAboutSettings(cfg config.Config, logger zerolog.Logger) {
+	if len(cfg.ClientApps) == 0 {
+		// Any app registration in the tenant can ask users to consent to this API's scope, or be
+		// consented by an admin, and then present their tokens here (docs/admin-guide.md, "Which
+		// client applications may act for a user").
+		logger.Warn().Str("setting", config.EnvClientApps).Msg(config.EnvClientApps + " is empty: any client application in the " +
+			"tenant that obtains a token for this API can act as its users; set it to the client ids of the connector and of " +
+			"the Power Platform clients you use (docs/deploy.md#client-applications-allowed-to-act-for-users)")
+	}
 }
 
 // newHTTPServer bounds every phase of a connection, so a slow or stuck client cannot hold the
@@ -118,6 +132,7 @@ func newHandler(cfg config.Config, logger zerolog.Logger) (http.Handler, func(),
 		Scope:         cfg.Scope,
 		AppRole:       cfg.AppRole,
 		AppCallers:    cfg.AppCallers,
+		ClientApps:    cfg.ClientApps,
 		HTTPClient:    entraHTTP,
 		Logger:        logger,
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -34,34 +35,57 @@ func TestRunRefusesBadConfigurationWithOneLine(t *testing.T) {
 	}
 }
 
-func TestRunServesAndShutsDownGracefully(t *testing.T) {
+// freePort returns a loopback port nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	env := testEnv(port)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
 
+// testDeadline ends at the test's deadline (go test -timeout), or with the test.
+func testDeadline(t *testing.T) context.Context {
+	t.Helper()
+	d, ok := t.Deadline()
+	if !ok {
+		return t.Context()
+	}
+	ctx, cancel := context.WithDeadline(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// runUntilServing runs the handler with env until it answers GET / with 200, then cancels it and
+// returns what it logged once run has returned.
+func runUntilServing(t *testing.T, env map[string]string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
+	defer cancel()
+	var logs bytes.Buffer // read only after run returned
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, &logs, &logs) }()
 
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
-	var resp *http.Response
-	for range 200 { // up to ~2 s for the listener to come up
-		if resp, err = http.Get(url); err == nil {
+	deadline := testDeadline(t)
+	url := "http://127.0.0.1:" + env["FUNCTIONS_CUSTOMHANDLER_PORT"] + "/"
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET / = %d", resp.StatusCode)
+			}
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("handler never answered GET /: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET / = %d", resp.StatusCode)
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before serving: %v", err)
+		case <-deadline.Done():
+			t.Fatalf("handler never answered GET /: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 
 	cancel()
@@ -70,11 +94,54 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run returned %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-deadline.Done():
 		t.Fatal("run did not return after cancellation")
 	}
-	if !strings.Contains(logs.String(), "flowbricks ready") || strings.Contains(logs.String(), "secret-for-test") {
-		t.Fatalf("unexpected logs: %s", logs.String())
+	return logs.String()
+}
+
+func TestRunServesAndShutsDownGracefully(t *testing.T) {
+	logs := runUntilServing(t, testEnv(freePort(t)))
+	if !strings.Contains(logs, "flowbricks ready") || strings.Contains(logs, "secret-for-test") {
+		t.Fatalf("unexpected logs: %s", logs)
+	}
+}
+
+// Without FLOWBRICKS_CLIENT_APPS any client application of the tenant can act for a user; the
+// handler serves anyway (it is the behaviour of earlier versions) but says so at start-up.
+func TestRunWarnsWhenAnyClientAppMayActForUsers(t *testing.T) {
+	tests := []struct {
+		name       string
+		clientApps string
+		wantWarn   bool
+	}{
+		{"unset", "", true},
+		{"set", "5e2b8a4c-6d1f-4c3e-9b7a-0f8e1d2c3b4a", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(freePort(t))
+			if tc.clientApps != "" {
+				env[config.EnvClientApps] = tc.clientApps
+			}
+			logs := runUntilServing(t, env)
+			var warned bool
+			for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+				var e struct{ Level, Message, Setting string }
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("log line is not JSON: %q", line)
+				}
+				if strings.HasPrefix(e.Message, "FLOWBRICKS_CLIENT_APPS is empty: any client application in the tenant that obtains a token for this API can act as its users") {
+					warned = true
+					if e.Level != "warn" || e.Setting != config.EnvClientApps {
+						t.Errorf("warning line %s, want level warn and setting %s", line, config.EnvClientApps)
+					}
+				}
+			}
+			if warned != tc.wantWarn {
+				t.Fatalf("warned = %v, want %v; logs:\n%s", warned, tc.wantWarn, logs)
+			}
+		})
 	}
 }
 

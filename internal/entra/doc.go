@@ -2,10 +2,11 @@
 //
 // It does two things and nothing else:
 //
-//   - [Validator] checks the bearer token a flow sends (RFC 6750 header syntax, RS256 signature
-//     against the tenant's published keys, lifetime, audience, the issuer that matches the token
-//     version, tenant, and the delegated scope or the allow-listed app caller + app role) and
-//     turns it into a [Principal].
+//   - [Validator] checks the bearer token a flow sends (RFC 6750 header syntax, no critical header
+//     parameters, RS256 signature against the tenant's published keys, exp/nbf/iat and the
+//     lifetime, audience, the issuer that matches the token version, tenant, claims read by their
+//     exact names, and the delegated scope + allow-listed client application or the allow-listed
+//     app caller + app role) and turns it into a [Principal].
 //   - [Exchanger] turns a validated principal into an Azure Databricks access token: On-Behalf-Of
 //     for users, the handler's own client-credentials token for allow-listed app callers. Results
 //     are cached per incoming token (keyed by its SHA-256, never shared between tokens) and

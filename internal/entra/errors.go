@@ -44,6 +44,9 @@ const (
 	// CodeAppCallerNotAllowed: an app-only token whose application is not allow-listed, or that
 	// lacks the required app role, or app-only tokens are not accepted at all.
 	CodeAppCallerNotAllowed = "app_caller_not_allowed"
+	// CodeClientAppNotAllowed: a delegated (user) token obtained by a client application that is
+	// not on the client-application allow-list (azp / appid missing or not listed).
+	CodeClientAppNotAllowed = "client_app_not_allowed"
 	// CodeInsufficientScope: a delegated (user) token without the required scope (RFC 6750 §3.1).
 	CodeInsufficientScope = "insufficient_scope"
 )
@@ -51,7 +54,7 @@ const (
 // ForbiddenError: the token is genuine and valid, but the caller may not use this API. Answer 403.
 // Reason says which check failed and is safe to show to the caller.
 type ForbiddenError struct {
-	Code   string // CodeAppCallerNotAllowed or CodeInsufficientScope
+	Code   string // CodeAppCallerNotAllowed, CodeClientAppNotAllowed or CodeInsufficientScope
 	Reason string
 }
 

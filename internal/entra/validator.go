@@ -18,7 +18,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 )
 
 // PrincipalKind tells a signed-in user (delegated token) from an application (app-only token).
@@ -64,19 +63,32 @@ const (
 	DefaultMaxTokenBytes = 16 << 10
 
 	// DefaultUnknownKIDRefreshInterval is the minimum time between JWKS refreshes triggered by a token
-	// whose kid is not in the cached key set (Microsoft: "no more frequently than 5 mins").
-	DefaultUnknownKIDRefreshInterval = 5 * time.Minute
+	// whose kid is not in the cached key set, for the whole key set. Microsoft's caching algorithm
+	// (https://learn.microsoft.com/entra/identity-platform/signing-key-rollover#keyrefresh-procedure-algorithm)
+	// says "no more frequently than 5mins"; but anyone can send a made-up kid, and whoever comes
+	// first spends the budget, so after an emergency rollover genuine tokens would be refused for
+	// up to that long. 30 s bounds both sides: after a rollover, tokens signed with the new key are
+	// refused for at most 30 s (a refresh triggered by a junk kid fetches the new key too), and a
+	// flood of made-up kids costs Entra at most one fetch of each JWKS URI per 30 s per instance.
+	DefaultUnknownKIDRefreshInterval = 30 * time.Second
 	// MinUnknownKIDRefreshInterval is the hard floor for UnknownKIDRefreshInterval: whatever is
 	// configured, tokens with made-up kids cannot make this process fetch the JWKS more than once
 	// per second per JWKS URI. Only tests should go near it.
 	MinUnknownKIDRefreshInterval = time.Second
 
+	// MaxTokenLifetime bounds exp - iat (exp - nbf without iat) of an accepted token, plus the
+	// leeway. Entra's configurable access token lifetime is at most one day, and tokens for
+	// clients that negotiate continuous access evaluation live "up to 28 hours"
+	// (https://learn.microsoft.com/entra/identity-platform/configurable-token-lifetimes#access-id-and-saml2-token-lifetime-policy-properties).
+	// A longer-lived token was not issued by Entra as configured: a signing-key compromise or a
+	// bug, whose damage a lifetime bound limits.
+	MaxTokenLifetime = 28 * time.Hour
+
 	// keysRefreshInterval: background JWKS refresh (Microsoft: every hour, keep last-known-good).
 	keysRefreshInterval = time.Hour
-	// unknownKIDWaitMax bounds what a token with an unknown kid may cost its request: keyfunc uses
-	// one context for waiting on the unknown-kid rate limiter *and* the JWKS refresh that follows.
-	// If the limiter would make the request wait longer than this, the token is refused at once
-	// (with the default 5 min interval that is every unknown kid but the first per interval).
+	// unknownKIDWaitMax bounds what a token with an unknown kid may cost its request: how long it
+	// waits for the refresh it started or joined. When the interval allows no refresh it is
+	// refused at once.
 	unknownKIDWaitMax = 5 * time.Second
 	// metadataTimeout bounds each discovery / JWKS fetch.
 	metadataTimeout = 10 * time.Second
@@ -103,6 +115,11 @@ type ValidatorOptions struct {
 	// AppCallers are the allow-listed application (client) ids for app-only tokens (matched against
 	// azp / appid). Empty: every app-only token is refused.
 	AppCallers []string
+	// ClientApps are the client applications whose delegated (user) tokens are accepted, matched
+	// against azp (v2 tokens) or appid (v1 tokens). Empty: any client application the user gave a
+	// token for this API to may act as the user (see docs/admin-guide.md, "Which client
+	// applications may act for a user").
+	ClientApps []string
 	// HTTPClient fetches discovery documents and keys; nil = a default client with a timeout.
 	// Its transport's RootCAs are used as they are (so SSL_CERT_FILE works with the default one).
 	HTTPClient *http.Client
@@ -127,12 +144,17 @@ type Validator struct {
 	scope       string
 	appRole     string
 	appCallers  []string // lower-cased
+	clientApps  []string // lower-cased
+	leeway      time.Duration
 	client      *http.Client
 	parser      *jwt.Parser
 	unknownKIDs time.Duration
 	maxBytes    int
 	now         func() time.Time
-	log         zerolog.Logger
+	// keysClock paces unknown-kid refreshes: real time, not now (a load limit, not a token
+	// lifetime); tests set it before the first Validate.
+	keysClock func() time.Time
+	log       zerolog.Logger
 
 	baseCtx context.Context // lives until Close; parent of the key refresh goroutines
 	cancel  context.CancelFunc
@@ -172,13 +194,13 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 	if o.Scope == "" || strings.ContainsAny(o.Scope, " \t") {
 		return nil, errors.New("entra: validator: scope is required and must be a single scope value")
 	}
-	var callers []string
-	for _, c := range o.AppCallers {
-		c = strings.TrimSpace(c)
-		if c == "" {
-			return nil, errors.New("entra: validator: empty app caller id")
-		}
-		callers = append(callers, strings.ToLower(c))
+	callers, err := lowerIDs(o.AppCallers, "app caller")
+	if err != nil {
+		return nil, err
+	}
+	clientApps, err := lowerIDs(o.ClientApps, "client application")
+	if err != nil {
+		return nil, err
 	}
 	if len(callers) > 0 && (o.AppRole == "" || strings.ContainsAny(o.AppRole, " \t")) {
 		return nil, errors.New("entra: validator: an app role is required when app callers are allow-listed")
@@ -219,10 +241,13 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 		scope:       o.Scope,
 		appRole:     o.AppRole,
 		appCallers:  callers,
+		clientApps:  clientApps,
+		leeway:      leeway,
 		client:      client,
 		unknownKIDs: unknownKIDs,
 		maxBytes:    maxBytes,
 		now:         now,
+		keysClock:   time.Now,
 		log:         o.Logger,
 	}
 	v.parser = jwt.NewParser(
@@ -232,6 +257,7 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 		// exchange cache. Entra's encoder is canonical.
 		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // iat in the future (beyond the leeway): not a token Entra issued yet
 		jwt.WithLeeway(leeway),
 		jwt.WithAudience(slices.Clone(o.Audiences)...),
 		jwt.WithTimeFunc(now),
@@ -261,6 +287,12 @@ func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (P
 	}
 	var c entraClaims
 	tok, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: a recipient must reject a JWS whose "crit" lists an extension it does
+		// not understand, and flowbricks understands none (Entra sets no crit). Checked before the
+		// key lookup, so such tokens cannot trigger a key refresh either.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCritical
+		}
 		if kid, _ := t.Header["kid"].(string); kid == "" {
 			return nil, errNoKID
 		}
@@ -276,7 +308,10 @@ func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (P
 	return p, Token(raw), nil
 }
 
-var errNoKID = errors.New("token header has no kid")
+var (
+	errNoKID    = errors.New("token header has no kid")
+	errCritical = errors.New("token header has crit")
+)
 
 // jwtError maps golang-jwt's errors to fixed, token-free reasons.
 func jwtError(tok *jwt.Token, c *entraClaims, err error) error {
@@ -285,6 +320,8 @@ func jwtError(tok *jwt.Token, c *entraClaims, err error) error {
 		return invalidToken("malformed token")
 	case errors.Is(err, errNoKID):
 		return invalidToken("token has no key id")
+	case errors.Is(err, errCritical):
+		return invalidToken("critical header not supported")
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return invalidToken("signing key not found")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -296,6 +333,8 @@ func jwtError(tok *jwt.Token, c *entraClaims, err error) error {
 		return invalidToken("token expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return invalidToken("token not valid yet")
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return invalidToken("token issued in the future")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return invalidToken("audience not accepted")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
@@ -308,7 +347,8 @@ func jwtError(tok *jwt.Token, c *entraClaims, err error) error {
 	}
 }
 
-// entraClaims are the claims flowbricks reads from an Entra access token (v1 or v2).
+// entraClaims are the claims flowbricks reads from an Entra access token (v1 or v2), decoded by
+// their exact names (UnmarshalJSON).
 type entraClaims struct {
 	jwt.RegisteredClaims
 	Ver               string   `json:"ver"`
@@ -324,8 +364,130 @@ type entraClaims struct {
 	UniqueName        string   `json:"unique_name"`
 }
 
-// checkClaims applies the rules golang-jwt does not: issuer per version, tenant, oid, and the
-// delegated-scope / app-caller authorisation.
+// UnmarshalJSON reads each claim from its exact name only. Claim names are case-sensitive
+// (RFC 7519 §4), but encoding/json also fills a field from a key that differs in letter case
+// (Unicode folding included: "ſcp" is "scp" to it), so "Scp", "TID" or "EXP" would stand in for
+// the claims that decide access and, placed after the real one, win.
+//
+// Validation runs on every request, so the common case stays one struct decode: a quick look at
+// the member names (lookAlikeNames) finds none that encoding/json could take for another claim's,
+// and then its case-insensitive matching reads exactly what exact matching would. Only a token
+// with such a name, or with a name it does not interpret (escapes, non-ASCII), is decoded member
+// by member. (encoding/json/v2 matches case-sensitively, but is not in the standard library
+// without GOEXPERIMENT=jsonv2.)
+func (c *entraClaims) UnmarshalJSON(b []byte) error {
+	if !c.lookAlikeNames(b) {
+		return json.Unmarshal(b, (*claimFields)(c))
+	}
+	return c.unmarshalExact(b)
+}
+
+// unmarshalExact decodes member by member, each claim from its exact name.
+func (c *entraClaims) unmarshalExact(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for name, value := range raw {
+		if dst := c.field(name); dst != nil {
+			if err := json.Unmarshal(value, dst); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// claimFields is entraClaims without its UnmarshalJSON: encoding/json's own struct decoding.
+type claimFields entraClaims
+
+// field returns where the claim with exactly this name goes, or nil for a claim flowbricks does
+// not read.
+func (c *entraClaims) field(name string) any {
+	switch name {
+	case "iss":
+		return &c.Issuer
+	case "sub":
+		return &c.Subject
+	case "aud":
+		return &c.Audience
+	case "exp":
+		return &c.ExpiresAt
+	case "nbf":
+		return &c.NotBefore
+	case "iat":
+		return &c.IssuedAt
+	case "jti":
+		return &c.ID
+	case "ver":
+		return &c.Ver
+	case "tid":
+		return &c.Tid
+	case "oid":
+		return &c.Oid
+	case "scp":
+		return &c.Scp
+	case "roles":
+		return &c.Roles
+	case "idtyp":
+		return &c.Idtyp
+	case "azp":
+		return &c.Azp
+	case "appid":
+		return &c.Appid
+	case "upn":
+		return &c.Upn
+	case "preferred_username":
+		return &c.PreferredUsername
+	case "unique_name":
+		return &c.UniqueName
+	}
+	return nil
+}
+
+// lookAlikeNames reports whether a member name of the JSON object b (valid JSON: encoding/json
+// checks the whole input before it calls UnmarshalJSON) might be taken by encoding/json for one
+// of the claims flowbricks reads without being it: a name with upper-case ASCII letters that is a
+// claim's name in other letter case, or a name with an escape or a non-ASCII byte, which this
+// look does not interpret. Only names directly in b's top-level object count.
+func (c *entraClaims) lookAlikeNames(b []byte) bool {
+	depth, inKey := 0, false
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
+			depth++
+			inKey = depth == 1
+		case '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',':
+			inKey = depth == 1
+		case '"':
+			end, plain, upper := i+1, true, false
+			for ; end < len(b) && b[end] != '"'; end++ {
+				switch ch := b[end]; {
+				case ch == '\\':
+					plain = false
+					end++ // the escaped character, which may be a quote
+				case ch >= 0x80:
+					plain = false
+				case 'A' <= ch && ch <= 'Z':
+					upper = true
+				}
+			}
+			if inKey && (!plain || upper && c.field(strings.ToLower(string(b[i+1:end]))) != nil) {
+				return true
+			}
+			inKey = false
+			i = end
+		}
+	}
+	return false
+}
+
+// checkClaims applies the rules golang-jwt does not: issuer per version, tenant, oid, the
+// token's lifetime, and the delegated-scope / client-application / app-caller authorisation.
 func (v *Validator) checkClaims(ks *keyState, c *entraClaims) (Principal, error) {
 	var wantIss string
 	switch c.Ver {
@@ -344,6 +506,9 @@ func (v *Validator) checkClaims(ks *keyState, c *entraClaims) (Principal, error)
 	}
 	if c.Oid == "" {
 		return Principal{}, invalidToken("oid claim missing")
+	}
+	if err := v.checkLifetime(c); err != nil {
+		return Principal{}, err
 	}
 
 	p := Principal{
@@ -369,10 +534,46 @@ func (v *Validator) checkClaims(ks *keyState, c *entraClaims) (Principal, error)
 		return p, v.checkAppCaller(p)
 	}
 	p.Kind = User
+	if err := v.checkClientApp(c); err != nil {
+		return Principal{}, err
+	}
 	if !slices.Contains(p.Scopes, v.scope) {
 		return Principal{}, &ForbiddenError{Code: CodeInsufficientScope, Reason: "scope " + v.scope + " missing"}
 	}
 	return p, nil
+}
+
+// checkLifetime bounds exp - iat (exp - nbf when there is no iat) by MaxTokenLifetime plus the
+// leeway; golang-jwt has already checked exp, nbf and iat against the clock.
+func (v *Validator) checkLifetime(c *entraClaims) error {
+	start := c.IssuedAt
+	if start == nil {
+		start = c.NotBefore
+	}
+	if start == nil {
+		return invalidToken("iat claim missing") // Entra always sets iat: the lifetime is unknown
+	}
+	if c.ExpiresAt.Sub(start.Time) > MaxTokenLifetime+v.leeway {
+		return invalidToken("token lifetime too long")
+	}
+	return nil
+}
+
+// checkClientApp applies the ClientApps allow-list to a delegated token: the client is azp in a
+// v2 token and appid in a v1 token, and only that claim counts (Entra sets one of them per
+// version; a token carrying the other one alone is not what Entra issues).
+func (v *Validator) checkClientApp(c *entraClaims) error {
+	if len(v.clientApps) == 0 {
+		return nil
+	}
+	client := c.Azp
+	if c.Ver == "1.0" {
+		client = c.Appid
+	}
+	if client == "" || !slices.Contains(v.clientApps, strings.ToLower(client)) {
+		return &ForbiddenError{Code: CodeClientAppNotAllowed, Reason: "client application not allowed: " + safeID(client)}
+	}
+	return nil
 }
 
 func (v *Validator) checkAppCaller(p Principal) error {
@@ -405,6 +606,19 @@ func safeID(s string) string {
 		return "(unprintable)"
 	}
 	return b.String()
+}
+
+// lowerIDs trims and lower-cases a list of application ids, refusing empty ones.
+func lowerIDs(ids []string, what string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			return nil, errors.New("entra: validator: empty " + what + " id")
+		}
+		out = append(out, strings.ToLower(id))
+	}
+	return out, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -483,27 +697,27 @@ func (v *Validator) initialize() (*keyState, error) {
 	}
 
 	kctx, kcancel := context.WithCancel(v.baseCtx)
-	noErrorOnFirstFetch := false
-	keys, err := keyfunc.NewDefaultOverrideCtx(kctx, uris, keyfunc.Override{
-		Client:                    v.client,
-		HTTPTimeout:               metadataTimeout,
-		NoErrorReturnFirstHTTPReq: &noErrorOnFirstFetch, // a failed first fetch fails this initialisation
-		RateLimitWaitMax:          unknownKIDWaitMax,
-		RefreshInterval:           keysRefreshInterval,
-		RefreshUnknownKID:         rate.NewLimiter(rate.Every(v.unknownKIDs), 1),
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+	sk, err := startSigningKeys(kctx, signingKeysOptions{
+		uris:     uris,
+		client:   v.client,
+		interval: v.unknownKIDs,
+		clock:    v.keysClock,
+		onError: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
-				// ctx is the request's for a refresh triggered by an unknown kid, background otherwise.
+				// ctx carries the request's logger for a refresh triggered by an unknown kid.
 				requestLogger(ctx, &v.log).Warn().Err(err).Str("jwks_uri", u).Msg("entra: refreshing signing keys failed; keeping the last known keys")
 			}
 		},
 	})
-	if err != nil {
-		kcancel() // stops refresh goroutines of the URIs that did start
-		return nil, fmt.Errorf("fetching signing keys: %w", err)
+	if err == nil {
+		var keys keyfunc.Keyfunc
+		if keys, err = keyfunc.New(keyfunc.Options{Ctx: kctx, Storage: sk}); err == nil {
+			context.AfterFunc(v.baseCtx, kcancel) // Close stops the refresh goroutines
+			return &keyState{v1Issuer: v1.Issuer, v2Issuer: v2.Issuer, keys: keys}, nil
+		}
 	}
-	context.AfterFunc(v.baseCtx, kcancel) // Close stops the refresh goroutines
-	return &keyState{v1Issuer: v1.Issuer, v2Issuer: v2.Issuer, keys: keys}, nil
+	kcancel() // stops refresh goroutines of the URIs that did start
+	return nil, err
 }
 
 type discoveryDoc struct {

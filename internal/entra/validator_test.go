@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +169,41 @@ func TestValidate(t *testing.T) {
 		{name: "no exp", header: mint(map[string]any{"exp": nil}), wantKind: "invalid_token", wantReason: "exp claim missing"},
 		{name: "nbf in the future beyond leeway", header: mint(map[string]any{"nbf": testNow.Add(3 * time.Minute).Unix()}), wantKind: "invalid_token", wantReason: "not valid yet"},
 		{name: "nbf in the future within leeway", header: mint(map[string]any{"nbf": testNow.Add(time.Minute).Unix()}), wantKind: "ok"},
+		{name: "iat in the future beyond leeway", header: mint(map[string]any{"iat": testNow.Add(3 * time.Minute).Unix()}), wantKind: "invalid_token", wantReason: "token issued in the future"},
+		{name: "iat in the future within leeway", header: mint(map[string]any{"iat": testNow.Add(time.Minute).Unix()}), wantKind: "ok"},
+		{name: "lifetime of 28 h (a continuous access evaluation token)", header: mint(map[string]any{"exp": testNow.Add(-5*time.Minute + 28*time.Hour).Unix()}), wantKind: "ok"},
+		{name: "lifetime beyond 28 h and the leeway", header: mint(map[string]any{"exp": testNow.Add(-5*time.Minute + 28*time.Hour + 3*time.Minute).Unix()}),
+			wantKind: "invalid_token", wantReason: "token lifetime too long"},
+		{name: "a token valid for a year", header: mint(map[string]any{"exp": testNow.AddDate(1, 0, 0).Unix()}), wantKind: "invalid_token", wantReason: "token lifetime too long"},
+		{name: "lifetime measured from nbf when there is no iat", header: mint(map[string]any{"iat": nil, "exp": testNow.Add(-5*time.Minute + 29*time.Hour).Unix()}),
+			wantKind: "invalid_token", wantReason: "token lifetime too long"},
+		{name: "no iat and no nbf: lifetime unknown", header: mint(map[string]any{"iat": nil, "nbf": nil}), wantKind: "invalid_token", wantReason: "iat claim missing"},
+
+		// --- claim names are case-sensitive (RFC 7519 §4); the look-alike is placed last ---
+		{name: `"Scp" standing in for a missing scp`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"scp": nil}), `"Scp":"user_impersonation"`))),
+			wantKind: "forbidden:insufficient_scope"},
+		{name: `"Scp" after an scp without the scope`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"scp": "Files.Read"}), `"Scp":"user_impersonation"`))),
+			wantKind: "forbidden:insufficient_scope"},
+		{name: `"TID" standing in for tid`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"tid": nil}), `"TID":"`+testTenant+`"`))),
+			wantKind: "invalid_token", wantReason: "tenant not accepted"},
+		{name: `"Exp" standing in for exp`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"exp": nil}), fmt.Sprintf(`"Exp":%d`, testNow.Add(time.Hour).Unix())))),
+			wantKind: "invalid_token", wantReason: "exp claim missing"},
+		{name: `"Aud" standing in for aud`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"aud": nil}), `"Aud":"`+testAPIClient+`"`))),
+			wantKind: "invalid_token", wantReason: "audience not accepted"},
+		{name: `"Ver" standing in for ver`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"ver": nil}), `"Ver":"2.0"`))),
+			wantKind: "invalid_token", wantReason: "version not supported"},
+		{name: `"IAT" cannot hide a future iat`, header: bearer(signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"iat": testNow.Add(time.Hour).Unix()}), fmt.Sprintf(`"IAT":%d`, testNow.Unix())))),
+			wantKind: "invalid_token", wantReason: "token issued in the future"},
+		{name: "a claim of the wrong type", header: mint(map[string]any{"roles": "Jobs.Run"}), wantKind: "invalid_token", wantReason: "malformed"},
+
+		// --- critical header parameters (RFC 7515 §4.1.11): none is understood ---
+		{name: "crit header", header: bearer(signRaw(t, key, `{"alg":"RS256","crit":["exp"],"exp":1,"kid":"`+key.kid+`","typ":"JWT"}`, rawClaims(f.userClaimsV2(), ""))),
+			wantKind: "invalid_token", wantReason: "critical header not supported"},
+		{name: "empty crit list", header: bearer(signRaw(t, key, `{"alg":"RS256","crit":[],"kid":"`+key.kid+`","typ":"JWT"}`, rawClaims(f.userClaimsV2(), ""))),
+			wantKind: "invalid_token", wantReason: "critical header not supported"},
+		{name: "crit header with an unknown kid (refused before any key lookup)", header: bearer(signRaw(t, stranger, `{"alg":"RS256","crit":["b64"],"b64":false,"kid":"`+stranger.kid+`"}`, rawClaims(f.userClaimsV2(), ""))),
+			wantKind: "invalid_token", wantReason: "critical header not supported"},
+		{name: `"Crit" is not crit (header names are case-sensitive)`, header: bearer(signRaw(t, key, `{"Crit":["exp"],"alg":"RS256","kid":"`+key.kid+`","typ":"JWT"}`, rawClaims(f.userClaimsV2(), ""))), wantKind: "ok"},
 
 		// --- issuer, version, tenant ---
 		{name: "wrong issuer", header: mint(map[string]any{"iss": "https://login.microsoftonline.com/" + testTenant + "/v2.0"}), wantKind: "invalid_token", wantReason: "issuer not accepted"},
@@ -244,6 +280,93 @@ func TestValidate(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "eyJ") {
 		t.Errorf("validator logs contain a token: %s", logs.String())
+	}
+}
+
+// rsHeader is the JOSE header Entra puts on a v2 access token.
+func rsHeader(kid string) string { return `{"alg":"RS256","kid":"` + kid + `","typ":"JWT"}` }
+
+// rawClaims is the JSON text of c with extra (`"name":value` members) appended after c's own
+// members, so a test decides what comes last.
+func rawClaims(c jwt.MapClaims, extra string) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	if extra == "" {
+		return string(b)
+	}
+	return string(b[:len(b)-1]) + "," + extra + "}"
+}
+
+// signRaw signs exactly the given header and payload JSON with RS256 (jwt.NewWithClaims would
+// re-encode them, sorting the members).
+func signRaw(tb testing.TB, key *testKey, header, payload string) string {
+	tb.Helper()
+	signing := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodRS256.Sign(signing, key.priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// The client-application allow-list (ClientApps) for delegated tokens: azp in v2 tokens, appid in
+// v1 tokens, nothing else.
+func TestValidateClientApps(t *testing.T) {
+	f := newFakeEntra(t)
+	other := "deadbeef-0000-4000-8000-000000000000"
+	listed := newTestValidator(t, f, func(o *ValidatorOptions) { o.ClientApps = []string{other, strings.ToUpper(testClientApp)} })
+	anyClient := newTestValidator(t, f, nil)
+	key := f.keys[0]
+	v1 := func(changes map[string]any) string { return f.mint(t, with(f.userClaimsV1(), changes)) }
+	v2 := func(changes map[string]any) string { return f.mint(t, with(f.userClaimsV2(), changes)) }
+	const unlisted = "0ddba11a-0000-4000-8000-000000000000"
+
+	tests := []struct {
+		name       string
+		v          *Validator
+		token      string
+		wantKind   string
+		wantReason string
+	}{
+		{"v2 token from a listed client (listed in capitals)", listed, v2(nil), "ok", ""},
+		{"v1 token from a listed client", listed, v1(nil), "ok", ""},
+		{"v2 token from an unlisted client", listed, v2(map[string]any{"azp": unlisted}), "forbidden:client_app_not_allowed", "client application not allowed: " + unlisted},
+		{"v1 token from an unlisted client", listed, v1(map[string]any{"appid": unlisted}), "forbidden:client_app_not_allowed", "client application not allowed: " + unlisted},
+		{"v2 token without azp", listed, v2(map[string]any{"azp": nil}), "forbidden:client_app_not_allowed", "client application not allowed: (none)"},
+		{"v1 token without appid", listed, v1(map[string]any{"appid": nil}), "forbidden:client_app_not_allowed", "client application not allowed: (none)"},
+		{"v2 token with a listed appid instead of azp", listed, v2(map[string]any{"azp": nil, "appid": testClientApp}), "forbidden:client_app_not_allowed", "(none)"},
+		{"v1 token with a listed azp instead of appid", listed, v1(map[string]any{"appid": nil, "azp": testClientApp}), "forbidden:client_app_not_allowed", "(none)"},
+		{"v2 token with an unlisted azp and a listed appid", listed, v2(map[string]any{"azp": unlisted, "appid": testClientApp}), "forbidden:client_app_not_allowed", unlisted},
+		{`"Azp" standing in for azp`, listed, signRaw(t, key, rsHeader(key.kid), rawClaims(with(f.userClaimsV2(), map[string]any{"azp": nil}), `"Azp":"`+testClientApp+`"`)),
+			"forbidden:client_app_not_allowed", "(none)"},
+		{"an azp that is not an id is not echoed as it is", listed, v2(map[string]any{"azp": "<script>\n" + unlisted}), "forbidden:client_app_not_allowed", "not allowed: script" + unlisted},
+		{"an unlisted client without the scope: the client is refused first", listed, v2(map[string]any{"azp": unlisted, "scp": nil}), "forbidden:client_app_not_allowed", unlisted},
+		{"a listed client without the scope", listed, v2(map[string]any{"scp": nil}), "forbidden:insufficient_scope", ""},
+		{"app-only tokens are not subject to the list (AppCallers is theirs)", listed, f.mint(t, f.appClaimsV2()), "ok", ""},
+		{"empty list: any client", anyClient, v2(map[string]any{"azp": unlisted}), "ok", ""},
+		{"empty list: no azp", anyClient, v2(map[string]any{"azp": nil}), "ok", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _, err := tc.v.Validate(context.Background(), "Bearer "+tc.token)
+			if got := errKind(err); got != tc.wantKind {
+				t.Fatalf("kind = %s (%v), want %s", got, err, tc.wantKind)
+			}
+			if err == nil {
+				if p.Kind == 0 {
+					t.Error("no principal")
+				}
+				return
+			}
+			if !strings.Contains(err.Error(), tc.wantReason) {
+				t.Errorf("error %q does not say %q", err, tc.wantReason)
+			}
+			if strings.Contains(err.Error(), tc.token) || strings.Contains(err.Error(), strings.Split(tc.token, ".")[1]) {
+				t.Error("error contains the token")
+			}
+		})
 	}
 }
 
@@ -325,6 +448,7 @@ func TestNewValidatorRejectsBadOptions(t *testing.T) {
 		{"two scopes", func(o *ValidatorOptions) { o.Scope = "a b" }},
 		{"app callers without a role", func(o *ValidatorOptions) { o.AppRole = "" }},
 		{"empty app caller", func(o *ValidatorOptions) { o.AppCallers = []string{""} }},
+		{"empty client application", func(o *ValidatorOptions) { o.ClientApps = []string{"c0ffee00-1111-4222-8333-444455556666", " "} }},
 		{"negative leeway", func(o *ValidatorOptions) { o.Leeway = -time.Second }},
 		{"leeway over 5 min", func(o *ValidatorOptions) { o.Leeway = 6 * time.Minute }},
 		{"negative max token bytes", func(o *ValidatorOptions) { o.MaxTokenBytes = -1 }},
@@ -342,38 +466,201 @@ func TestNewValidatorRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
-	f := newFakeEntra(t)
-	v := newTestValidator(t, f, func(o *ValidatorOptions) { o.UnknownKIDRefreshInterval = MinUnknownKIDRefreshInterval })
-	keys := testKeys(t, 2)
-	oldKey, newKey := keys[0], keys[1]
+// jwksFetches counts the fetches of both key sets (v2 and v1 JWKS URIs).
+func jwksFetches(f *fakeEntra) int { return f.count("jwks1") + f.count("jwks2") }
 
-	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, oldKey, oldKey.kid, f.userClaimsV2())); err != nil {
+// rotation is a validator in use (its keys fetched) whose unknown-kid refreshes run on a test
+// clock, and the key Entra will roll over to, not yet published.
+type rotation struct {
+	f              *fakeEntra
+	v              *Validator
+	clock          *testClock
+	oldKey, newKey *testKey
+}
+
+func newRotation(t *testing.T) *rotation {
+	t.Helper()
+	f := newFakeEntra(t)
+	keys := testKeys(t, 2)
+	r := &rotation{f: f, v: newTestValidator(t, f, nil), clock: newTestClock(), oldKey: keys[0], newKey: keys[1]}
+	r.v.keysClock = r.clock.Now
+	if _, _, err := r.v.Validate(context.Background(), r.bearer(t, r.oldKey, r.oldKey.kid)); err != nil {
 		t.Fatal(err)
 	}
-	rotated := "Bearer " + sign(t, newKey, newKey.kid, f.userClaimsV2())
+	return r
+}
+
+// bearer is an Authorization header with a user token signed by key under kid.
+func (r *rotation) bearer(t *testing.T, key *testKey, kid string) string {
+	return "Bearer " + sign(t, key, kid, r.f.userClaimsV2())
+}
+
+func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
+	r := newRotation(t)
+	f, v, clock, oldKey, newKey := r.f, r.v, r.clock, r.oldKey, r.newKey
+	rotated := r.bearer(t, newKey, newKey.kid)
 
 	// Before Entra publishes the new key, a token signed with it is refused (after one refresh).
+	before := jwksFetches(f)
 	if _, _, err := v.Validate(context.Background(), rotated); errKind(err) != "invalid_token" || !strings.Contains(err.Error(), "signing key not found") {
 		t.Fatalf("before rotation: %v", err)
 	}
+	if jwksFetches(f) == before {
+		t.Fatal("the unknown kid did not trigger a refresh")
+	}
 	// Entra rolls over: both keys are published for a while.
 	f.setKeys([]*testKey{oldKey, newKey})
-	if _, _, err := v.Validate(context.Background(), rotated); err != nil {
-		t.Fatalf("after rotation: %v", err)
+	// Within the interval, no second refresh: still refused, at once.
+	before = jwksFetches(f)
+	if _, _, err := v.Validate(context.Background(), rotated); errKind(err) != "invalid_token" {
+		t.Fatalf("within the interval: %v", err)
 	}
-	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, oldKey, oldKey.kid, f.userClaimsV2())); err != nil {
+	if jwksFetches(f) != before {
+		t.Fatal("a second unknown-kid refresh within the interval")
+	}
+	clock.Add(DefaultUnknownKIDRefreshInterval)
+	if _, _, err := v.Validate(context.Background(), rotated); err != nil {
+		t.Fatalf("after rotation, one interval later: %v", err)
+	}
+	if _, _, err := v.Validate(context.Background(), r.bearer(t, oldKey, oldKey.kid)); err != nil {
 		t.Fatalf("old key during overlap: %v", err)
+	}
+}
+
+// An attacker sending made-up kids all the time spends every unknown-kid refresh the interval
+// allows; a genuine emergency rollover must still be visible within the interval (a refresh
+// fetches every published key, whoever triggered it), and Entra's key endpoint must still see only
+// one fetch per interval. In fake time: the default interval, one minute, no real waiting.
+func TestValidatorPicksUpRotationDuringUnknownKIDFlood(t *testing.T) {
+	r := newRotation(t)
+	f, v, clock, oldKey, newKey := r.f, r.v, r.clock, r.oldKey, r.newKey
+	junk := func(i int) string { return r.bearer(t, oldKey, fmt.Sprintf("junk-kid-%d", i)) }
+	rotated := r.bearer(t, newKey, newKey.kid)
+
+	// The flood starts and spends the refresh budget; then Entra rolls its key over.
+	if _, _, err := v.Validate(context.Background(), junk(0)); errKind(err) != "invalid_token" {
+		t.Fatalf("junk kid: %v", err)
+	}
+	f.setKeys([]*testKey{oldKey, newKey})
+	fetchesAtRotation := jwksFetches(f)
+
+	const step, window, perStep = 5 * time.Second, time.Minute, 10
+	var pickedUpAfter time.Duration = -1
+	for elapsed := time.Duration(0); elapsed <= window; elapsed += step {
+		// Every step the attacker comes first with a burst of made-up kids.
+		for i := range perStep {
+			if _, _, err := v.Validate(context.Background(), junk(int(elapsed/step)*perStep+i+1)); errKind(err) != "invalid_token" {
+				t.Fatalf("junk kid at +%v: %v", elapsed, err)
+			}
+		}
+		_, _, err := v.Validate(context.Background(), rotated)
+		if err == nil && pickedUpAfter < 0 {
+			pickedUpAfter = elapsed
+		}
+		if err != nil && pickedUpAfter >= 0 {
+			t.Fatalf("the new key was accepted at +%v and refused at +%v: %v", pickedUpAfter, elapsed, err)
+		}
+		clock.Add(step)
+	}
+	if pickedUpAfter < 0 || pickedUpAfter > DefaultUnknownKIDRefreshInterval {
+		t.Fatalf("during the flood the rotated key was not picked up within %v (picked up after %v; -1 = never in %v)",
+			DefaultUnknownKIDRefreshInterval, pickedUpAfter, window)
+	}
+	// One refresh per interval, of each of the two key sets, for the whole flood.
+	maxFetches := 2 * int(window/DefaultUnknownKIDRefreshInterval+1)
+	if n := jwksFetches(f) - fetchesAtRotation; n > maxFetches {
+		t.Fatalf("%d junk kids in %v caused %d JWKS fetches, want at most %d", window/step*perStep, window, n, maxFetches)
+	}
+}
+
+// heldKeys is a transport that, once hold is called, keeps JWKS requests waiting until release.
+type heldKeys struct {
+	base    http.RoundTripper
+	mu      sync.Mutex
+	gate    chan struct{} // nil: not held
+	entered chan struct{} // one value per held request
+}
+
+func (h *heldKeys) hold() {
+	h.mu.Lock()
+	h.gate, h.entered = make(chan struct{}), make(chan struct{}, 16)
+	h.mu.Unlock()
+}
+
+func (h *heldKeys) release() { h.mu.Lock(); close(h.gate); h.mu.Unlock() }
+
+func (h *heldKeys) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	gate, entered := h.gate, h.entered
+	h.mu.Unlock()
+	if gate != nil && strings.HasSuffix(r.URL.Path, "/keys") {
+		entered <- struct{}{}
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return h.base.RoundTrip(r)
+}
+
+// Requests with a new kid that arrive while a refresh is under way wait for it instead of being
+// refused: right after an emergency rollover every flow has a token signed with the new key.
+func TestValidatorConcurrentUnknownKIDsShareOneRefresh(t *testing.T) {
+	f := newFakeEntra(t)
+	held := &heldKeys{base: f.Client().Transport}
+	v := newTestValidator(t, f, func(o *ValidatorOptions) { o.HTTPClient = &http.Client{Transport: held} })
+	v.keysClock = newTestClock().Now // never advances: one unknown-kid refresh in all
+	keys := testKeys(t, 2)
+	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, keys[0], keys[0].kid, f.userClaimsV2())); err != nil {
+		t.Fatal(err)
+	}
+	f.setKeys(keys)
+	before := jwksFetches(f)
+	held.hold()
+
+	const n = 20
+	var wg, started sync.WaitGroup
+	errs := make(chan error, n)
+	validate := func() {
+		defer wg.Done()
+		started.Done()
+		_, _, err := v.Validate(context.Background(), "Bearer "+sign(t, keys[1], keys[1].kid, f.userClaimsV2()))
+		errs <- err
+	}
+	wg.Add(n)
+	started.Add(n)
+	go validate() // starts the refresh, which is held at Entra's key endpoint
+	select {
+	case <-held.entered:
+	case <-t.Context().Done():
+		t.Fatal("no refresh started")
+	}
+	for range n - 1 { // arrive while it is held
+		go validate()
+	}
+	started.Wait()
+	held.release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a token signed with the new key: %v", err)
+		}
+	}
+	if fetched := jwksFetches(f) - before; fetched < 1 || fetched > 2 {
+		t.Fatalf("%d concurrent requests with the new kid caused %d JWKS fetches, want 1 or 2", n, fetched)
 	}
 }
 
 func TestValidatorUnknownKIDFloodIsRateLimited(t *testing.T) {
 	f := newFakeEntra(t)
-	v := newTestValidator(t, f, nil) // default: one unknown-kid refresh per 5 minutes
+	v := newTestValidator(t, f, nil) // default interval
+	v.keysClock = newTestClock().Now // never advances: the flood fits in one interval however slow the machine
 	if _, _, err := v.Validate(context.Background(), "Bearer "+f.mint(t, f.userClaimsV2())); err != nil {
 		t.Fatal(err)
 	}
-	before := f.count("jwks1") + f.count("jwks2")
+	before := jwksFetches(f)
 
 	const flood = 100
 	var wg sync.WaitGroup
@@ -395,10 +682,10 @@ func TestValidatorUnknownKIDFloodIsRateLimited(t *testing.T) {
 		}
 	}
 	// At most one refresh (of each of the two JWKS URIs) for the whole flood.
-	if fetched := f.count("jwks1") + f.count("jwks2") - before; fetched > 2 {
+	if fetched := jwksFetches(f) - before; fetched > 2 {
 		t.Fatalf("%d unknown-kid tokens caused %d JWKS fetches, want at most 2", flood, fetched)
 	}
-	// Known keys keep working while the limiter is exhausted.
+	// Known keys keep working while the budget is spent.
 	if _, _, err := v.Validate(context.Background(), "Bearer "+f.mint(t, f.userClaimsV2())); err != nil {
 		t.Fatal(err)
 	}
