@@ -161,7 +161,7 @@ func problems(statuses ...int) []respDoc {
 			r.Description = "No valid token (unauthenticated), or Entra ID wants the user to sign in again (interaction_required). Fix the connection."
 			r.Headers = []string{"WWW-Authenticate"}
 		case 403:
-			r.Description = "Not allowed: forbidden (Databricks permission), not_in_workspace, consent_required, app_caller_not_allowed or job_not_allowed; detail says who must grant what."
+			r.Description = "Not allowed: forbidden (Databricks permission), not_in_workspace, consent_required, client_app_not_allowed, app_caller_not_allowed or job_not_allowed; detail says who must grant what."
 		case 404:
 			r.Description = "No such job (job_not_found) or run (run_not_found) for this caller."
 		case 409:

@@ -113,7 +113,7 @@ type Config struct {
 	ClientApps []string
 	AppRole    string
 
-	PublicURL       string // "" = from WEBSITE_HOSTNAME or the request
+	PublicURL       string // "" = https://$WEBSITE_HOSTNAME; with neither, Location URLs are relative
 	WebsiteHostname string
 	PollInterval    time.Duration
 	// UpstreamTimeout is the deadline of each Databricks call, retries included
