@@ -13,15 +13,16 @@ import (
 // public bug reports. Which one a workspace sends has changed over time; clients must handle all.
 const (
 	// RejectTokenExpired: 401 {"error_code":401,"message":"Token is expired"} — what the fake also
-	// answers for a token that really expired (databrickslabs/splunk-integration issue #55: "changed
-	// to a 401 with 'Token is expired' as the response").
+	// answers for a token that really expired ("changed to a 401 with 'Token is expired' as the
+	// response", https://github.com/databrickslabs/splunk-integration/issues/55).
 	RejectTokenExpired = "token_expired"
 	// RejectJWTExpired: 403 {"error_code":403,"message":"JWT has expired"} with the header
-	// X-Databricks-Reason-Phrase: JWT has expired (the response quoted in databricks-sdk-go issue
-	// #1061: a numeric error_code, Content-Type application/json; charset=utf-8).
+	// X-Databricks-Reason-Phrase: JWT has expired: a numeric error_code, Content-Type
+	// application/json; charset=utf-8 (the response quoted in
+	// https://github.com/databricks/databricks-sdk-go/issues/1061).
 	RejectJWTExpired = "jwt_expired"
 	// RejectExpiring: the 403 Jetty page "Token is expiring within 30 seconds. (token expired)"
-	// (databricks-vscode issue #583). Azure Databricks "rejects tokens that expire in 30 seconds or
+	// (https://github.com/databricks/databricks-vscode/issues/583). Azure Databricks "rejects tokens that expire in 30 seconds or
 	// less" (databricks-sdk-go config/oauth_visitors.go), so the fake answers this for every token
 	// whose Principal.ExpiresAt is that close, besides when a TokenRejection asks for it.
 	RejectExpiring = "expiring"
@@ -137,8 +138,8 @@ func (s *Server) writeTokenRejection(w http.ResponseWriter, form, path string) {
 
 // writeJettyPage is the error page of Azure Databricks' Jetty front end: the reason in the title
 // and in <pre> (the SDK reads the <pre> text as the message and the status text as the code).
-// Captured for "User not authorized" (gbrueckl/Databricks.API.PowerShell issue #20) and "Invalid
-// access token." (terraform-provider-databricks issue #66).
+// Captured for "User not authorized" (https://github.com/gbrueckl/Databricks.API.PowerShell/issues/20)
+// and "Invalid access token." (https://github.com/databricks/terraform-provider-databricks/issues/66).
 func writeJettyPage(w http.ResponseWriter, status int, reason, path string) {
 	w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
 	w.Header().Set("Cache-Control", "must-revalidate,no-cache,no-store")

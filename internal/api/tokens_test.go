@@ -51,7 +51,7 @@ func (x *countingExchanger) count() int { x.mu.Lock(); defer x.mu.Unlock(); retu
 
 // tokenWorkspace answers runs/get with a finished three-task run and get-output with each task's
 // output, and answers every request for which rejects(path, token) with Databricks' 403
-// {"error_code":403,"message":"JWT has expired"} (databricks-sdk-go issue #1061).
+// {"error_code":403,"message":"JWT has expired"} (https://github.com/databricks/databricks-sdk-go/issues/1061).
 type tokenWorkspace struct {
 	srv     *httptest.Server
 	rejects func(path, token string) bool

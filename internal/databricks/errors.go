@@ -156,23 +156,26 @@ var (
 )
 
 // tokenRejectedRe matches the messages with which Azure Databricks has refused
-// a bearer token, whatever the status it came with:
+// a bearer token, whatever the status it came with (captured answers):
 //
-//   - 403 {"error_code":403,"message":"JWT has expired"} (databricks-sdk-go
-//     issue #1061, with X-Databricks-Reason-Phrase: JWT has expired);
+//   - 403 {"error_code":403,"message":"JWT has expired"}, with
+//     X-Databricks-Reason-Phrase: JWT has expired
+//     (https://github.com/databricks/databricks-sdk-go/issues/1061);
 //   - 403 Jetty page "Token is expiring within 30 seconds. (token expired)"
-//     (databricks-vscode issue #583; the SDK's own comment: "Azure Databricks
-//     rejects tokens that expire in 30 seconds or less",
-//     config/oauth_visitors.go);
-//   - 403 Jetty page "Invalid access token." (terraform-provider-databricks
-//     issue #66, Azure/MachineLearningNotebooks issue #840);
-//   - 400 "... io.jsonwebtoken.ExpiredJwtException: JWT expired at ..."
-//     (terraform-provider-databricks issue #2522) and, later, 401 "Token is
-//     expired" (databrickslabs/splunk-integration issue #55);
+//     (https://github.com/databricks/databricks-vscode/issues/583; the SDK's
+//     own comment: "Azure Databricks rejects tokens that expire in 30 seconds
+//     or less", config/oauth_visitors.go);
+//   - 403 Jetty page "Invalid access token."
+//     (https://github.com/databricks/terraform-provider-databricks/issues/66,
+//     https://github.com/Azure/MachineLearningNotebooks/issues/840);
+//   - "... io.jsonwebtoken.ExpiredJwtException: JWT expired at ..."
+//     (https://github.com/databricks/terraform-provider-databricks/issues/2522),
+//     first as a 400, later as 401 "Token is expired"
+//     (https://github.com/databrickslabs/splunk-integration/issues/55);
 //   - 400 "io.jsonwebtoken.IncorrectClaimException: Expected aud claim ..."
-//     (MicrosoftDocs/azure-docs issue #85703): a token for another audience;
-//     a fresh one will not help, but it is the token that is wrong, not the
-//     request, and the caller must hear that.
+//     (https://github.com/MicrosoftDocs/azure-docs/issues/85703): a token for
+//     another audience; a fresh one will not help, but it is the token that
+//     is wrong, not the request, and the caller must hear that.
 //
 // The Jetty "User not authorized" page (a valid token of a principal the
 // workspace does not know) does not match: a fresh token would not help.

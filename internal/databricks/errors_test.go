@@ -142,23 +142,25 @@ func TestErrorMapping(t *testing.T) {
 			resp:     resp{status: 401, header: map[string]string{"X-Request-Id": "hdr-9"}, body: `{"error_code":"UNAUTHENTICATED","message":"Invalid access token."}`},
 			wantKind: ErrTokenRejected, wantDetail: "Invalid access token.", wantReqID: "hdr-9",
 		},
+		// The answers with which Azure Databricks has refused tokens (the captured answers are
+		// cited on tokenRejectedRe).
 		{
-			name: "403 JSON with a numeric error_code 'JWT has expired' (databricks-sdk-go #1061): token rejected, not 'not in workspace'", op: OpGetRun,
+			name: "403 JSON with a numeric error_code 'JWT has expired': token rejected, not 'not in workspace'", op: OpGetRun,
 			resp:     resp{status: 403, header: map[string]string{"X-Databricks-Reason-Phrase": "JWT has expired"}, body: `{"error_code":403,"message":"JWT has expired"}`},
 			wantKind: ErrTokenRejected, wantDetail: "JWT has expired", wantAttempts: 1,
 		},
 		{
-			name: "403 Jetty 'Token is expiring within 30 seconds. (token expired)' (databricks-vscode #583): token rejected", op: OpRunNow,
+			name: "403 Jetty 'Token is expiring within 30 seconds. (token expired)': token rejected", op: OpRunNow,
 			resp:     resp{status: 403, body: jettyPage(403, "Token is expiring within 30 seconds. (token expired)"), isHTML: true},
 			wantKind: ErrTokenRejected, wantDetail: "Token is expiring within 30 seconds. (token expired)", wantAttempts: 1,
 		},
 		{
-			name: "403 Jetty 'Invalid access token.' (terraform-provider-databricks #66): token rejected", op: OpListJobs,
+			name: "403 Jetty 'Invalid access token.': token rejected", op: OpListJobs,
 			resp:     resp{status: 403, body: jettyPage(403, "Invalid access token."), isHTML: true},
 			wantKind: ErrTokenRejected, wantDetail: "Invalid access token",
 		},
 		{
-			name: "400 ExpiredJwtException (terraform-provider-databricks #2522): token rejected, not an invalid request", op: OpCancelRun,
+			name: "400 ExpiredJwtException: token rejected, not an invalid request", op: OpCancelRun,
 			resp:     resp{status: 400, body: `{"error_code":"400","message":"Error while parsing token: io.jsonwebtoken.ExpiredJwtException: JWT expired at 2023-03-02T21:43:10Z. Current time: 2023-07-27T15:45:29Z, a difference of 12679339053 milliseconds.  Allowed clock skew: 0 milliseconds"}`},
 			wantKind: ErrTokenRejected,
 		},
@@ -168,7 +170,7 @@ func TestErrorMapping(t *testing.T) {
 			wantKind: ErrTokenRejected,
 		},
 		{
-			name: "401 with a numeric error_code 'Token is expired' (splunk-integration #55)", op: OpGetOutput,
+			name: "401 with a numeric error_code 'Token is expired'", op: OpGetOutput,
 			resp:     resp{status: 401, body: `{"error_code":401,"message":"Token is expired"}`},
 			wantKind: ErrTokenRejected, wantDetail: "Token is expired", wantAttempts: 1,
 		},

@@ -46,7 +46,8 @@ func (s *recordingSource) counts() (plain, fresh int) {
 }
 
 // rejectingUpstream answers every request whose bearer token is in rejected
-// with Databricks' 403 "JWT has expired" (databricks-sdk-go issue #1061) and
+// with Databricks' 403 "JWT has expired" (captured in
+// https://github.com/databricks/databricks-sdk-go/issues/1061) and
 // serves the rest with ok.
 func rejectingUpstream(t *testing.T, rejected func(token string) bool, ok http.HandlerFunc) *upstream {
 	t.Helper()

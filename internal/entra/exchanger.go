@@ -290,15 +290,21 @@ func (e *Exchanger) refreshApp(ctx context.Context, p Principal, rejected Token)
 		e.mu.Unlock()
 		return cacheEntry{token: tok, expiresOn: exp}, nil
 	})
+	ent, _, err := awaitShared(ctx, ch, "token refresh")
+	return ent.token, ent.expiresOn, err
+}
+
+// awaitShared waits for the result of a shared (singleflight) exchange, or until ctx ends: the
+// exchange goes on for the others waiting for it. answered says whether the result arrived.
+func awaitShared(ctx context.Context, ch <-chan singleflight.Result, what string) (ent cacheEntry, answered bool, err error) {
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return "", time.Time{}, r.Err
+			return cacheEntry{}, true, r.Err
 		}
-		ent := r.Val.(cacheEntry)
-		return ent.token, ent.expiresOn, nil
+		return r.Val.(cacheEntry), true, nil
 	case <-ctx.Done():
-		return "", time.Time{}, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the token refresh", RetryAfter: defaultRetryAfter, cause: ctx.Err()}
+		return cacheEntry{}, false, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the " + what, RetryAfter: defaultRetryAfter, cause: ctx.Err()}
 	}
 }
 
@@ -393,19 +399,11 @@ func (e *Exchanger) exchangeShared(ctx context.Context, p Principal, incoming To
 		e.store(key, ent)
 		return ent, nil
 	})
-	select {
-	case r := <-ch:
-		if !ran {
-			e.dedupes.Add(1)
-		}
-		if r.Err != nil {
-			return "", time.Time{}, r.Err
-		}
-		ent := r.Val.(cacheEntry)
-		return ent.token, ent.expiresOn, nil
-	case <-ctx.Done():
-		return "", time.Time{}, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the token exchange", RetryAfter: defaultRetryAfter, cause: ctx.Err()}
+	ent, answered, err := awaitShared(ctx, ch, "token exchange")
+	if answered && !ran {
+		e.dedupes.Add(1)
 	}
+	return ent.token, ent.expiresOn, err
 }
 
 func (e *Exchanger) exchangeOBO(ctx context.Context, p Principal, incoming Token) (cacheEntry, error) {

@@ -8,19 +8,27 @@ import (
 	"time"
 )
 
+// exchangedOnce returns an exchanger that exchanged alice's incoming token once, and the
+// Databricks token it got (the one the tests have Databricks reject).
+func exchangedOnce(t *testing.T) (f *fakeEntra, e *Exchanger, incoming, dbx Token) {
+	t.Helper()
+	f = newFakeEntra(t)
+	e = newTestExchanger(t, f, nil)
+	incoming = userToken(t, f, 1)
+	dbx, _, err := e.TokenFor(context.Background(), alice, incoming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, e, incoming, dbx
+}
+
 // Refresh after Databricks rejected a user's exchanged token really asks Entra again (a new
 // On-Behalf-Of exchange of the same incoming token), hands out the new token, and caches it in
 // place of the rejected one.
 func TestRefreshExchangesTheUsersTokenAgain(t *testing.T) {
-	f := newFakeEntra(t)
-	e := newTestExchanger(t, f, nil)
+	f, e, incoming, rejected := exchangedOnce(t)
 	ctx := context.Background()
-	incoming := userToken(t, f, 1)
 
-	rejected, _, err := e.TokenFor(ctx, alice, incoming)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fresh, exp, err := e.Refresh(ctx, alice, incoming, rejected)
 	if err != nil {
 		t.Fatal(err)
@@ -57,14 +65,8 @@ func TestRefreshExchangesTheUsersTokenAgain(t *testing.T) {
 // Several requests that all saw the same token rejected share one new exchange: whoever comes
 // after the cache holds another token gets that one, without calling Entra again.
 func TestConcurrentRefreshesOfOneRejectedTokenExchangeOnce(t *testing.T) {
-	f := newFakeEntra(t)
-	e := newTestExchanger(t, f, nil)
+	f, e, incoming, rejected := exchangedOnce(t)
 	ctx := context.Background()
-	incoming := userToken(t, f, 1)
-	rejected, _, err := e.TokenFor(ctx, alice, incoming)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	const callers = 8
 	got := make([]Token, callers)
