@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/databricks/databricks-sdk-go/service/jobs"
 	"golang.org/x/sync/errgroup"
@@ -167,6 +168,9 @@ func (c *Client) RunOutputs(ctx context.Context, run Run) ([]TaskOutput, error) 
 		targets = []TaskRun{{RunID: run.RunID}}
 	}
 	outs := make([]TaskOutput, len(targets))
+	// budget is spent in task order (the chain below); the lock only matters once a task failed:
+	// it closes its link early, and the tasks around it may then commit at the same time.
+	var mu sync.Mutex
 	budget := MaxRunOutputBytes
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(outputConcurrency)
@@ -200,7 +204,9 @@ func (c *Client) RunOutputs(ctx context.Context, run Run) ([]TaskOutput, error) 
 				return gctx.Err()
 			}
 			o.TaskKey = t.TaskKey
+			mu.Lock()
 			budget = spendOutputBudget(&o, budget)
+			mu.Unlock()
 			outs[i] = o
 			return nil
 		})
