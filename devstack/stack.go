@@ -153,7 +153,7 @@ func startStack(ctx context.Context, o stackOptions) (_ *stack, err error) {
 		if err != nil {
 			return fakeworkspace.Principal{}, err
 		}
-		return fakeworkspace.Principal{UPN: c.UPN, OID: c.OID, AppID: c.AppID, App: c.IsApp}, nil
+		return fakeworkspace.Principal{UPN: c.UPN, OID: c.OID, AppID: c.AppID, App: c.IsApp, ExpiresAt: c.ExpiresAt}, nil
 	}
 	if s.Workspace, err = fakeworkspace.New(fx.Workspace); err != nil {
 		return nil, fmt.Errorf("fake workspace: %w", err)

@@ -20,6 +20,9 @@ type Principal struct {
 	OID   string // Entra object id
 	AppID string // application (client) id: the principal itself for app tokens, the client for user tokens
 	App   bool   // app-only token: the principal is the service principal AppID
+	// ExpiresAt is the token's exp; zero when unknown. A token that expires within 30 seconds is
+	// refused (see RejectExpiring).
+	ExpiresAt time.Time
 }
 
 // name is how the workspace knows the principal: the UPN of a user, the application id of a service principal.

@@ -13,11 +13,9 @@ package fakeworkspace
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"regexp"
@@ -65,7 +63,10 @@ type Stats struct {
 	IdempotentReplays int64 `json:"idempotent_replays"` // run-now answered with an existing run
 	FaultsServed      int64 `json:"faults_served"`      // requests an injected fault applied to
 	Unauthorized      int64 `json:"unauthorized"`       // 401 answers
-	Forbidden         int64 `json:"forbidden"`          // 403 answers (not in workspace, or no permission)
+	Forbidden         int64 `json:"forbidden"`          // 403 answers (not in workspace, no permission, token refused as expired)
+	// TokensRejected counts requests whose verified token was refused as expired or expiring
+	// (a TokenRejection, or a token within 30 s of its expiry); they are in Unauthorized or Forbidden too.
+	TokensRejected int64 `json:"tokens_rejected"`
 
 	// RequestsByPrincipal counts authenticated requests by UPN or application id (lower case).
 	RequestsByPrincipal map[string]int64 `json:"requests_by_principal"`
@@ -116,6 +117,8 @@ type Server struct {
 	faults    []*activeFault
 	stats     Stats
 	tokens    map[[32]byte]struct{}
+
+	rejections []*activeRejection // guarded by mu, see tokens.go
 }
 
 type taskRef struct {
@@ -205,11 +208,12 @@ func (s *Server) InjectFault(f Fault) error {
 	return nil
 }
 
-// ClearFaults removes all faults.
+// ClearFaults removes all faults and token rejections.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+	s.rejections = nil
 }
 
 func (s *Server) activeFaults() []Fault {
@@ -339,7 +343,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 	}
 }
 
-// authenticate checks the bearer token and workspace membership, answering 401/403 itself when they fail.
+// authenticate checks the bearer token and workspace membership, answering 401/403 itself when they
+// fail: an invalid or expired token, a valid one the workspace refuses as expiring or expired
+// (takeRejection), then a principal that is not in the workspace.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Principal, bool) {
 	tok, ok := bearerToken(r.Header.Get("Authorization"))
 	if !ok {
@@ -349,7 +355,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Principal
 		writeUnauthenticated(w, "Credential was not sent or was of an unsupported type for this API.")
 		return Principal{}, false
 	}
-	sum := sha256.Sum256([]byte(tok))
+	sum := tokenSum(tok)
 	s.mu.Lock()
 	s.tokens[sum] = struct{}{}
 	s.mu.Unlock()
@@ -367,6 +373,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Principal
 			msg = "Token is expired"
 		}
 		writeUnauthenticated(w, msg)
+		return Principal{}, false
+	}
+	if form := s.takeRejection(r.URL.Path, sum, p.ExpiresAt); form != "" {
+		s.writeTokenRejection(w, form, r.URL.Path)
 		return Principal{}, false
 	}
 	name := strings.ToLower(p.name())
@@ -454,12 +464,7 @@ func writeUnauthenticated(w http.ResponseWriter, msg string) {
 // principal was never added to the workspace. The SDK reads the <pre> text as the message and the status
 // text as the code: ErrorCode "FORBIDDEN", Message "User not authorized".
 func writeJettyForbidden(w http.ResponseWriter, path string) {
-	w.Header().Set("Content-Type", "text/html;charset=iso-8859-1")
-	w.Header().Set("Cache-Control", "must-revalidate,no-cache,no-store")
-	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintf(w, "<html>\n<head>\n<meta http-equiv=\"Content-Type\" content=\"text/html;charset=utf-8\"/>\n"+
-		"<title>Error 403 User not authorized.</title>\n</head>\n<body><h2>HTTP ERROR 403</h2>\n"+
-		"<p>Problem accessing %s. Reason:\n<pre>    User not authorized.</pre></p>\n</body>\n</html>\n", html.EscapeString(path))
+	writeJettyPage(w, http.StatusForbidden, "User not authorized.", path)
 }
 
 func writeFault(w http.ResponseWriter, f Fault, r *http.Request) {

@@ -56,6 +56,13 @@ func (f fakeExchanger) TokenFor(_ context.Context, p entra.Principal, incoming e
 	return entra.Token(dbxPrefix + p.ObjectID), time.Now().Add(time.Hour), nil
 }
 
+func (f fakeExchanger) Refresh(_ context.Context, p entra.Principal, _, _ entra.Token) (entra.Token, time.Time, error) {
+	if err := f.errs[p.ObjectID]; err != nil {
+		return "", time.Time{}, err
+	}
+	return entra.Token(dbxPrefix + p.ObjectID + "-fresh"), time.Now().Add(time.Hour), nil
+}
+
 // fakeJobs is an in-memory workspace that records what it was asked.
 type fakeJobs struct {
 	mu       sync.Mutex
@@ -650,7 +657,7 @@ func TestErrorMapping(t *testing.T) {
 		{"unavailable", aliceToken, dbx(databricks.ErrUnavailable, ""), 503, "upstream_unavailable", "", "30", "Databricks"},
 		{"upstream 500", aliceToken, dbx(databricks.ErrUpstream, "Internal error"), 502, "upstream_error", "", "", "Internal error"},
 		{"bad request", aliceToken, dbx(databricks.ErrInvalidRequest, "Task xyz not found"), 400, "invalid_request", "", "", "Task xyz"},
-		{"dbx 401", aliceToken, dbx(databricks.ErrUnauthenticated, ""), 502, "upstream_error", "", "", "exchanged token"},
+		{"dbx token rejected twice", aliceToken, dbx(databricks.ErrTokenRejected, "JWT has expired"), 502, "databricks_token_rejected", "", "", "also a newly obtained one (Databricks said: JWT has expired)"},
 		{"unexpected", aliceToken, errors.New("boom"), 500, "internal_error", "", "", "unexpectedly"},
 	}
 	for _, tt := range tests {

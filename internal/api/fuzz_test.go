@@ -52,6 +52,10 @@ func (fuzzExchanger) TokenFor(context.Context, entra.Principal, entra.Token) (en
 	return "dbx-fuzz", time.Now().Add(time.Hour), nil
 }
 
+func (fuzzExchanger) Refresh(context.Context, entra.Principal, entra.Token, entra.Token) (entra.Token, time.Time, error) {
+	return "dbx-fuzz-fresh", time.Now().Add(time.Hour), nil
+}
+
 // fuzzJobs knows every run id (a run of job 101) and records the ids it was asked for.
 type fuzzJobs struct {
 	mu  sync.Mutex

@@ -40,6 +40,9 @@ type runOutput struct {
 	Result     string          `json:"result"`
 	ResultJSON json.RawMessage `json:"result_json,omitempty"`
 	Tasks      []taskOutput    `json:"tasks"`
+	// Truncated is true when any task's result is not complete: cut by Databricks (5 MB) or by
+	// flowbricks' bound on the outputs of one run (databricks.MaxRunOutputBytes).
+	Truncated bool `json:"truncated"`
 }
 
 type taskOutput struct {
@@ -321,10 +324,13 @@ func newRunOutput(outputs []databricks.TaskOutput) *runOutput {
 	out := &runOutput{Tasks: make([]taskOutput, 0, len(outputs))}
 	for _, o := range outputs {
 		out.Tasks = append(out.Tasks, taskOutput{TaskOutput: o, ResultJSON: asJSON(o.Result)})
+		out.Truncated = out.Truncated || o.Truncated
 	}
 	if len(outputs) == 1 {
-		out.Result = outputs[0].Result
-		out.ResultJSON = asJSON(out.Result)
+		// The same string and the same parsed bytes as the task's: a result of megabytes is
+		// held once, however often the answer repeats it.
+		out.Result = out.Tasks[0].Result
+		out.ResultJSON = out.Tasks[0].ResultJSON
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -73,8 +74,11 @@ func (s *server) limitTime(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate validates the caller's token, exchanges it for a Databricks token and puts both
-// the principal and the Databricks token into the request context.
+// authenticate validates the caller's token, exchanges it for a Databricks token and puts the
+// principal and a source of Databricks tokens into the request context. When Databricks rejects
+// the token (expired or revoked before the cache noticed), the source exchanges again — once per
+// request, however many calls of the request were rejected; the calls after that get the same
+// fresh token, and a second rejection reaches the caller.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -96,8 +100,24 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			writeProblem(w, r, err)
 			return
 		}
+		var mu sync.Mutex // the calls of one request (e.g. the outputs of a run) share the refresh
+		refreshed := false
+		source := func(ctx context.Context, fresh bool) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if fresh && !refreshed {
+				refreshed = true
+				tok, _, err := s.Exchanger.Refresh(ctx, principal, incoming, dbxToken)
+				if err != nil {
+					return "", err
+				}
+				hlog.FromRequest(r).Info().Msg("Databricks rejected the exchanged token; exchanged again")
+				dbxToken = tok
+			}
+			return dbxToken.Reveal(), nil
+		}
 		ctx = context.WithValue(ctx, principalKey, principal)
-		ctx = databricks.WithToken(ctx, dbxToken.Reveal())
+		ctx = databricks.WithTokenSource(ctx, source)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

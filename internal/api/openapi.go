@@ -281,11 +281,12 @@ func fieldDocs() map[string]string {
 		"RunOutput.result":       "The notebook exit value of a single-task run; empty for multi-task runs (see tasks).",
 		"RunOutput.result_json":  "result parsed, when it is a JSON object or array.",
 		"RunOutput.tasks":        "The output of each task run.",
+		"RunOutput.truncated":    "true when a task's result is incomplete (see the tasks' truncated).",
 		"TaskOutput.task_key":    "The task's key in the job.",
 		"TaskOutput.run_id":      "The task run's id.",
 		"TaskOutput.result":      "The notebook exit value (dbutils.notebook.exit); Databricks keeps at most its first 5 MB.",
 		"TaskOutput.result_json": "result parsed, when it is a JSON object or array.",
-		"TaskOutput.truncated":   "true when Databricks truncated result.",
+		"TaskOutput.truncated":   "true when result is incomplete: Databricks keeps its first 5 MB, and flowbricks returns at most 8 MiB of results per run (in task order).",
 		"TaskOutput.error":       "The task's error message, if it failed (long text keeps its beginning and end).",
 		"TaskOutput.error_trace": "The error's stack trace, if it failed (long text keeps its beginning and end).",
 		// jobs

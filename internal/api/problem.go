@@ -118,6 +118,13 @@ func exchangeProblem(e *entra.ExchangeError) *problem {
 			"Microsoft Entra ID is not answering; try again shortly. "+detail)
 		p.retryAfter = max(e.RetryAfter, 5*time.Second)
 		return p
+	case entra.Throttled:
+		// The same code as Databricks' rate limit: for a flow both mean "retry after Retry-After".
+		p := newProblem(http.StatusTooManyRequests, "throttled",
+			"Too many different access tokens from this caller in a short time: flowbricks exchanges at most a few a "+
+				"minute per user or application. Retry after Retry-After; reuse one token per connection. "+detail)
+		p.retryAfter = max(e.RetryAfter, time.Second)
+		return p
 	default: // Misconfigured and anything unexpected: the operator must act, not the caller.
 		return newProblem(http.StatusInternalServerError, "misconfigured",
 			"flowbricks' own credential towards Entra ID was refused; an administrator must check the app registration "+
@@ -149,10 +156,13 @@ func databricksProblem(e *databricks.Error) *problem {
 		return p
 	case errors.Is(e, databricks.ErrInvalidRequest):
 		return newProblem(http.StatusBadRequest, "invalid_request", "Databricks rejected the request: "+e.Detail)
-	case errors.Is(e, databricks.ErrUnauthenticated):
-		return newProblem(http.StatusBadGateway, "upstream_error",
-			"Databricks did not accept the exchanged token; check that the workspace is in the same tenant and that the "+
-				"flowbricks API has the AzureDatabricks user_impersonation permission. "+e.Detail)
+	case errors.Is(e, databricks.ErrTokenRejected):
+		// 502, not 401: the caller's own token was valid and flowbricks already exchanged it again
+		// once; signing in again would not change what Databricks refuses.
+		return newProblem(http.StatusBadGateway, "databricks_token_rejected",
+			"Databricks rejected the token flowbricks obtained for this caller, also a newly obtained one (Databricks said: "+
+				orDefault(e.Detail, "Unauthorized")+"). Check that the workspace is in the flowbricks API's tenant, that the API "+
+				"has the AzureDatabricks user_impersonation permission, and the clocks.")
 	default:
 		return newProblem(http.StatusBadGateway, "upstream_error", "Databricks failed: "+orDefault(e.Detail, "no detail"))
 	}

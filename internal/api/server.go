@@ -21,13 +21,15 @@ type Authenticator interface {
 	Validate(ctx context.Context, authorization string) (entra.Principal, entra.Token, error)
 }
 
-// TokenExchanger gets the Databricks token that acts for a validated principal.
+// TokenExchanger gets the Databricks token that acts for a validated principal, and a newly
+// obtained one when Databricks rejected the token it gave (see entra.Exchanger.Refresh).
 type TokenExchanger interface {
 	TokenFor(ctx context.Context, p entra.Principal, incoming entra.Token) (entra.Token, time.Time, error)
+	Refresh(ctx context.Context, p entra.Principal, incoming, rejected entra.Token) (entra.Token, time.Time, error)
 }
 
 // Jobs is the part of the Databricks Jobs API flowbricks uses. The token to act with travels in
-// the context (databricks.WithToken).
+// the context (databricks.WithTokenSource).
 type Jobs interface {
 	RunNow(ctx context.Context, r databricks.RunNowRequest) (int64, error)
 	GetRun(ctx context.Context, runID int64) (databricks.Run, error)

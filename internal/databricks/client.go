@@ -88,6 +88,8 @@ type Client struct {
 //   - HostMetadataResolver returning (nil, nil): no unauthenticated
 //     GET /.well-known/databricks-config (research §0.4).
 //   - RateLimitPerSecond: effectively unlimited, see sdkRateLimitPerSecond.
+//   - HTTPTransport: the given (or default) transport behind boundedTransport,
+//     which caps how much of each answer is read.
 //   - DebugHeaders false and DebugTruncateBytes left at the SDK default. The
 //     SDK prints the Authorization header only in its debug request log and
 //     only with DebugHeaders on (httpclient.recordRequestLog passes
@@ -114,6 +116,7 @@ func New(o Options) (*Client, error) {
 	if transport == nil {
 		transport = newTransport()
 	}
+	transport = boundedTransport{next: transport}
 	cfg := &config.Config{
 		Host:                 host,
 		Credentials:          oboCredentials{},
@@ -185,30 +188,99 @@ func newTransport() *http.Transport {
 	}
 }
 
-// tokenKey is the context key of the per-request Databricks token.
-type tokenKey struct{}
+// Bounds on what is read of one answer. The SDK reads every JSON answer into
+// memory whole (common.NewResponseWrapper) and only then decodes it, so
+// without a bound one answer could take any amount of memory.
+const (
+	// maxResponseBytes bounds every answer but get-output: a runs/get page
+	// (at most 100 tasks) or a jobs/list page is far below it.
+	maxResponseBytes = 8 << 20
+	// maxOutputResponseBytes bounds one get-output answer: Databricks returns
+	// at most the first 5 MB of a notebook result and the last 5 MB of the
+	// logs, JSON-escaped, plus error traces and run metadata.
+	maxOutputResponseBytes = 24 << 20
+)
 
-// WithToken returns a context carrying the Databricks bearer token for the
-// calls made with it (the token obtained On-Behalf-Of the signed-in user).
-// The token is only ever written to the Authorization header of requests to
-// the configured host.
-func WithToken(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey{}, token)
+// boundedTransport makes reading an answer past its bound fail with
+// *http.MaxBytesError, which the SDK returns wrapped (it does not retry it).
+type boundedTransport struct{ next http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	limit := int64(maxResponseBytes)
+	if r.URL.Path == pathGetOutput {
+		limit = maxOutputResponseBytes
+	}
+	// A nil ResponseWriter is fine: MaxBytesReader only uses it to tell an
+	// http.Server about an oversized request body.
+	resp.Body = http.MaxBytesReader(nil, resp.Body, limit)
+	return resp, nil
 }
 
-// tokenFrom returns the context's token if it is usable as a header value:
-// non-empty, visible ASCII, no spaces (JWTs and PATs are).
-func tokenFrom(ctx context.Context) (string, bool) {
-	tok, _ := ctx.Value(tokenKey{}).(string)
+// TokenSource returns the Databricks bearer token to act with. fresh=false asks
+// for the token to use now (normally a cached one); fresh=true says Databricks
+// rejected the token it returned before (expired, revoked, about to expire)
+// and asks for a newly obtained one. A source that cannot get a fresh token
+// returns an error; the client then fails with the rejection it got.
+type TokenSource func(ctx context.Context, fresh bool) (string, error)
+
+// sourceKey is the context key of the request's TokenSource; tokenKey the key
+// of the token one attempt of an operation sends (set by the client itself).
+type (
+	sourceKey struct{}
+	tokenKey  struct{}
+)
+
+// WithTokenSource returns a context whose calls take their Databricks bearer
+// token from src (the token obtained On-Behalf-Of the signed-in user). When
+// Databricks rejects the token ([ErrTokenRejected]), an operation asks src once
+// for a fresh token and repeats itself once with it; a second rejection is
+// returned. The tokens are only ever written to the Authorization header of
+// requests to the configured host.
+func WithTokenSource(ctx context.Context, src TokenSource) context.Context {
+	return context.WithValue(ctx, sourceKey{}, src)
+}
+
+// errNoFreshToken is what the source of [WithToken] answers to fresh=true.
+var errNoFreshToken = errors.New("no fresh token: the context carries a fixed token")
+
+// WithToken returns a context carrying one fixed Databricks bearer token. A
+// rejected token is not retried: there is no other to try.
+func WithToken(ctx context.Context, token string) context.Context {
+	return WithTokenSource(ctx, func(_ context.Context, fresh bool) (string, error) {
+		if fresh {
+			return "", errNoFreshToken
+		}
+		return token, nil
+	})
+}
+
+func sourceFrom(ctx context.Context) (TokenSource, bool) {
+	src, _ := ctx.Value(sourceKey{}).(TokenSource)
+	return src, src != nil
+}
+
+// usableToken reports whether tok can be a header value: non-empty, visible
+// ASCII, no spaces (JWTs and PATs are).
+func usableToken(tok string) bool {
 	if tok == "" {
-		return "", false
+		return false
 	}
 	for i := 0; i < len(tok); i++ {
 		if c := tok[i]; c <= ' ' || c > '~' {
-			return "", false
+			return false
 		}
 	}
-	return tok, true
+	return true
+}
+
+// tokenFrom returns the token of the current attempt (see [Client.run]).
+func tokenFrom(ctx context.Context) (string, bool) {
+	tok, _ := ctx.Value(tokenKey{}).(string)
+	return tok, usableToken(tok)
 }
 
 // oboCredentials is the SDK credentials strategy. Configure runs once, lazily,
@@ -264,33 +336,55 @@ func (q quietLogger) Errorf(ctx context.Context, format string, v ...any) {
 	q.next.Errorf(ctx, format, v...)
 }
 
-// call is the per-operation preamble: it checks the token (no token → no
-// request), adds the deadline and the quiet logger.
-type call struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	op     string
-	token  string
-}
-
-func (c *Client) begin(ctx context.Context, op string) (*call, error) {
-	tok, ok := tokenFrom(ctx)
+// run is every operation's frame: it adds the deadline (one for the whole
+// operation, retry included) and the quiet logger, takes the token from the
+// context's [TokenSource], and calls fn with a context whose requests carry
+// that token. When Databricks rejects the token (ErrTokenRejected), it asks the
+// source once for a fresh token and calls fn once more; a request that is not
+// safe to repeat must therefore be idempotent (run-now always carries an
+// idempotency token). Errors of fn are classified here; an error of the source
+// is returned wrapped, unchanged in kind, so the caller can tell its own
+// failure (e.g. the token exchange) from Databricks'.
+func (c *Client) run(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	src, ok := sourceFrom(ctx)
 	if !ok {
-		return nil, classify(ctx, op, "", ErrNoToken)
+		return classify(ctx, op, "", ErrNoToken)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	defer cancel()
 	if _, quiet := logger.Get(ctx).(quietLogger); !quiet {
 		ctx = logger.NewContext(ctx, quietLogger{next: logger.Get(ctx)})
 	}
-	return &call{ctx: ctx, cancel: cancel, op: op, token: tok}, nil
+	tok, err := src(ctx, false)
+	if err != nil {
+		return fmt.Errorf("databricks %s: getting a token: %w", op, err)
+	}
+	if !usableToken(tok) {
+		return classify(ctx, op, "", ErrNoToken)
+	}
+	err = c.attempt(ctx, op, tok, fn)
+	if !errors.Is(err, ErrTokenRejected) {
+		return err
+	}
+	fresh, srcErr := src(ctx, true)
+	switch {
+	case errors.Is(srcErr, errNoFreshToken):
+		return err
+	case srcErr != nil:
+		return fmt.Errorf("%s; getting a fresh token failed: %w", err.Error(), srcErr)
+	case !usableToken(fresh) || fresh == tok:
+		// The same token again would be rejected again.
+		return err
+	}
+	return c.attempt(ctx, op, fresh, fn)
 }
 
-// fail classifies a non-nil err for this call.
-func (k *call) fail(err error) error {
-	if err == nil {
-		return nil
+// attempt calls fn once with tok and classifies its error.
+func (c *Client) attempt(ctx context.Context, op, tok string, fn func(ctx context.Context) error) error {
+	if err := fn(context.WithValue(ctx, tokenKey{}, tok)); err != nil {
+		return classify(ctx, op, tok, err)
 	}
-	return classify(k.ctx, k.op, k.token, err)
+	return nil
 }
 
 func invalid(op, detail string) error {

@@ -100,7 +100,11 @@ func TestNewConfiguresTheSDK(t *testing.T) {
 			if cfg.HostMetadataResolver == nil {
 				t.Error("HostMetadataResolver is nil; the SDK would GET /.well-known/databricks-config")
 			}
-			if tr, ok := cfg.HTTPTransport.(*http.Transport); !ok || tr.MaxIdleConnsPerHost < 32 {
+			bounded, ok := cfg.HTTPTransport.(boundedTransport)
+			if !ok {
+				t.Fatalf("HTTPTransport = %T, want boundedTransport", cfg.HTTPTransport)
+			}
+			if tr, ok := bounded.next.(*http.Transport); !ok || tr.MaxIdleConnsPerHost < 32 {
 				t.Errorf("HTTPTransport = %T, want a tuned *http.Transport", cfg.HTTPTransport)
 			}
 		})
@@ -378,7 +382,9 @@ func TestSDKLoggerNeverSeesRequestDumpsOrToken(t *testing.T) {
 
 	// Control: the SDK does log request dumps at debug level when called directly.
 	control := &recordingLogger{}
-	if _, err := c.jobs.GetRun(logger.NewContext(WithToken(t.Context(), token), control), jobs.GetRunRequest{RunId: 1}); err != nil {
+	// (The SDK's credentials provider sends the token of the current attempt, which the client's
+	// operations put into the context under tokenKey.)
+	if _, err := c.jobs.GetRun(logger.NewContext(context.WithValue(t.Context(), tokenKey{}, token), control), jobs.GetRunRequest{RunId: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if control.debug == 0 {

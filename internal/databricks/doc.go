@@ -4,8 +4,8 @@
 // One [Client] serves every user of a workspace. It wraps a single
 // databricks-sdk-go client (client.New + jobs.NewJobs — not the ~200-service
 // WorkspaceClient) whose credentials strategy reads the per-request bearer
-// token from the request context ([WithToken]); nothing user-specific is
-// stored in the client. Building it makes no network call.
+// token from the request context ([WithTokenSource], [WithToken]); nothing
+// user-specific is stored in the client. Building it makes no network call.
 //
 // What this package decides, so that callers do not have to:
 //
@@ -20,7 +20,12 @@
 //     succeeded rules documented on [Run].
 //   - Error classification: every error returned by an operation is an
 //     [*Error] whose Kind is one of the Err* sentinels, so callers use
-//     errors.Is / errors.As and never look at SDK types (see [Error]).
+//     errors.Is / errors.As and never look at SDK types (see [Error]); only
+//     a failure of the caller's own TokenSource comes back as its error.
+//   - A token Databricks rejects ([ErrTokenRejected]) is replaced once by a
+//     fresh one from the TokenSource and the operation repeated once.
+//   - Bounds on what is read: every answer (boundedTransport) and the
+//     outputs of one run together ([MaxRunOutputBytes]).
 //
 // The SDK's run waiter (RunNow(...).Get()) is never used: it panics on a run
 // without "state", ignores result_state and captures the request context.

@@ -2,7 +2,11 @@ package databricks
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -10,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
@@ -27,12 +32,19 @@ var (
 	// ErrPermissionDenied: Databricks answered 403 PERMISSION_DENIED; Detail
 	// carries its message (e.g. "User x does not have ... permissions on job N").
 	ErrPermissionDenied = errors.New("permission denied by Databricks")
-	// ErrNotInWorkspace: a 403 that is not PERMISSION_DENIED, in practice the
-	// Jetty "User not authorized" page for a principal the workspace does not
-	// know.
+	// ErrNotInWorkspace: a 403 that is neither PERMISSION_DENIED nor a
+	// rejected token, in practice the Jetty "User not authorized" page for a
+	// principal the workspace does not know.
 	ErrNotInWorkspace = errors.New("the caller is not a user of the Databricks workspace")
-	// ErrUnauthenticated: Databricks rejected the token (401).
-	ErrUnauthenticated = errors.New("token rejected by Databricks")
+	// ErrTokenRejected: Databricks refused the bearer token itself — any 401,
+	// and the 400/403 answers whose message says the token is expired, about
+	// to expire or invalid (see tokenRejectedRe). An operation that gets it
+	// has already asked its TokenSource for a fresh token and tried once more.
+	ErrTokenRejected = errors.New("token rejected by Databricks")
+	// ErrUnauthenticated is the former name of ErrTokenRejected.
+	//
+	// Deprecated: use ErrTokenRejected.
+	ErrUnauthenticated = ErrTokenRejected
 	// ErrThrottled: 429 after the SDK's retries ran out; RetryAfter is set.
 	ErrThrottled = errors.New("throttled by Databricks")
 	// ErrUnavailable: 503, transport errors, timeouts and context deadlines;
@@ -44,8 +56,8 @@ var (
 	// ErrInvalidRequest: any other 4xx, or a request rejected before sending;
 	// Detail says why.
 	ErrInvalidRequest = errors.New("invalid request")
-	// ErrNoToken: the context carries no usable token (see [WithToken]); no
-	// request was sent.
+	// ErrNoToken: the context carries no token source, or its token is not
+	// usable (see [WithTokenSource]); no request was sent.
 	ErrNoToken = errors.New("no Databricks token for the request")
 )
 
@@ -72,6 +84,10 @@ const (
 // It never holds the SDK error itself: the SDK's APIError keeps the HTTP
 // request, and with it the Authorization header. Only plain strings and
 // numbers are copied out, and Detail is scrubbed of the caller's token.
+//
+// Detail is meant for the caller; Error() adds what only the operator should
+// see (e.g. the address a connection to the workspace failed on), so log
+// Error() and answer with Detail.
 type Error struct {
 	Kind       error  // one of the Err* sentinels of this package
 	Op         string // one of the Op* constants
@@ -81,6 +97,10 @@ type Error struct {
 	// RetryAfter is set for ErrThrottled and ErrUnavailable: Databricks'
 	// Retry-After header or RetryInfo detail if present, else DefaultRetryAfter.
 	RetryAfter time.Duration
+
+	// internal is the full text of a local failure ("dial tcp 10.1.2.3:443:
+	// connect: connection refused"): in Error(), never in Detail.
+	internal string
 }
 
 // Error returns e.g. `databricks get-run: run not found: Run 42 does not exist. (HTTP 400)`.
@@ -116,6 +136,11 @@ func (e *Error) Error() string {
 		}
 		b.WriteString(")")
 	}
+	if e.internal != "" {
+		b.WriteString(" [")
+		b.WriteString(e.internal)
+		b.WriteString("]")
+	}
 	return b.String()
 }
 
@@ -130,6 +155,32 @@ var (
 	runNotExistRe = regexp.MustCompile(`Run .* does not exist|Run: .* in job: .* doesn't exist`)
 )
 
+// tokenRejectedRe matches the messages with which Azure Databricks has refused
+// a bearer token, whatever the status it came with (captured answers):
+//
+//   - 403 {"error_code":403,"message":"JWT has expired"}, with
+//     X-Databricks-Reason-Phrase: JWT has expired
+//     (https://github.com/databricks/databricks-sdk-go/issues/1061);
+//   - 403 Jetty page "Token is expiring within 30 seconds. (token expired)"
+//     (https://github.com/databricks/databricks-vscode/issues/583; the SDK's
+//     own comment: "Azure Databricks rejects tokens that expire in 30 seconds
+//     or less", config/oauth_visitors.go);
+//   - 403 Jetty page "Invalid access token."
+//     (https://github.com/databricks/terraform-provider-databricks/issues/66,
+//     https://github.com/Azure/MachineLearningNotebooks/issues/840);
+//   - "... io.jsonwebtoken.ExpiredJwtException: JWT expired at ..."
+//     (https://github.com/databricks/terraform-provider-databricks/issues/2522),
+//     first as a 400, later as 401 "Token is expired"
+//     (https://github.com/databrickslabs/splunk-integration/issues/55);
+//   - 400 "io.jsonwebtoken.IncorrectClaimException: Expected aud claim ..."
+//     (https://github.com/MicrosoftDocs/azure-docs/issues/85703): a token for
+//     another audience; a fresh one will not help, but it is the token that
+//     is wrong, not the request, and the caller must hear that.
+//
+// The Jetty "User not authorized" page (a valid token of a principal the
+// workspace does not know) does not match: a fresh token would not help.
+var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token is expired|token is expiring|token expired|invalid access token|io\.jsonwebtoken\.`)
+
 // classify turns whatever the SDK returned into an *Error. token is the
 // caller's token, scrubbed from any text we copy. ctx is the call's context
 // (to tell a deadline from other transport failures).
@@ -137,7 +188,8 @@ var (
 // Mapping (research §2; rows are tested in TestErrorMapping):
 //
 //	no/invalid token in ctx (our credentials provider)   → ErrNoToken
-//	401                                                  → ErrUnauthenticated
+//	401                                                  → ErrTokenRejected
+//	400/403 whose message rejects the token (tokenRejectedRe) → ErrTokenRejected
 //	403 error_code PERMISSION_DENIED                     → ErrPermissionDenied (Detail = message)
 //	403 PRIVATE_LINK_VALIDATION_ERROR (SDK-synthesized)  → ErrUpstream (the deployment's network, not the caller)
 //	403 anything else (Jetty HTML "User not authorized") → ErrNotInWorkspace
@@ -149,7 +201,8 @@ var (
 //	404 ENDPOINT_NOT_FOUND or unparseable body           → ErrUpstream (wrong host or API path)
 //	404 / RESOURCE_DOES_NOT_EXIST otherwise              → ErrJobNotFound or ErrRunNotFound by operation
 //	other 4xx                                            → ErrInvalidRequest (Detail = message)
-//	transport errors, timeouts, ctx deadline/cancel      → ErrUnavailable
+//	transport errors, timeouts, ctx deadline/cancel      → ErrUnavailable (Detail without addresses)
+//	an answer larger than its bound (boundedTransport)   → ErrUpstream
 //	anything else (e.g. an undecodable 200 body)         → ErrUpstream
 func classify(ctx context.Context, op, token string, err error) *Error {
 	if err == nil {
@@ -174,12 +227,17 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 	}
 
 	ctxErr := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooLarge):
+		e.Kind = ErrUpstream
+		e.Detail = fmt.Sprintf("Databricks' answer is larger than the %d MiB flowbricks reads", tooLarge.Limit>>20)
 	case isTransportError(err) && !ctxErr:
 		// e.g. connection refused, reset, TLS failure, the SDK's inactivity
 		// timeout — possibly after the deadline ended the SDK's retries.
 		e.Kind = ErrUnavailable
-		e.Detail = scrub(transportDetail(err), token)
+		e.Detail = transportDetail(err)
+		e.internal = scrub(err.Error(), token)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Kind = ErrUnavailable
 		e.Detail = "no answer from Databricks before the deadline"
@@ -204,7 +262,9 @@ func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
 
 	switch {
 	case status == http.StatusUnauthorized:
-		e.Kind = ErrUnauthenticated
+		e.Kind = ErrTokenRejected
+	case (status == http.StatusForbidden || status == http.StatusBadRequest) && tokenRejectedRe.MatchString(msg):
+		e.Kind = ErrTokenRejected
 	case status == http.StatusForbidden && code == "PERMISSION_DENIED":
 		e.Kind = ErrPermissionDenied
 	case status == http.StatusForbidden && code == "PRIVATE_LINK_VALIDATION_ERROR":
@@ -352,14 +412,37 @@ func isTransportError(err error) bool {
 	return errors.As(err, &urlErr) || errors.As(err, &netErr)
 }
 
-// transportDetail keeps the cause of a *url.Error ("dial tcp …: connection
-// refused") without the "Get <url>:" prefix.
+// transportDetail says what went wrong on the way to the workspace in terms
+// the caller can act on, without the addresses the underlying error names
+// ("dial tcp 10.1.2.3:443: …" reveals the deployment's network); the full
+// text goes to Error.internal, which is logged.
 func transportDetail(err error) string {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) && urlErr.Err != nil {
-		return "cannot reach Databricks: " + urlErr.Err.Error()
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var recordErr tls.RecordHeaderError
+	var netErr net.Error
+	why := "network error"
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		why = "connection reset"
+	case errors.As(err, &dnsErr):
+		why = "the workspace host name could not be resolved"
+	case errors.As(err, &certErr), errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr):
+		why = "the workspace's TLS certificate is not trusted"
+	case errors.As(err, &recordErr):
+		why = "TLS handshake failed"
+	case errors.As(err, &netErr) && netErr.Timeout(), strings.Contains(err.Error(), "timed out"):
+		// The last case is the SDK's own inactivity timeout ("request timed
+		// out after 30s of inactivity"), a plain error inside the *url.Error.
+		why = "timed out"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		why = "no route to the workspace"
 	}
-	return "cannot reach Databricks: " + err.Error()
+	return "cannot reach Databricks: " + why
 }
 
 // scrub removes the caller's token from text copied out of upstream answers,

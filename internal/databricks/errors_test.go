@@ -3,6 +3,7 @@ package databricks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -21,9 +22,24 @@ const jettyForbidden = `<html>
 </body>
 </html>`
 
+// jettyPage is the page Azure Databricks' Jetty front end answers with; reason is what it puts in
+// the title and in <pre> (see the captured pages cited on tokenRejectedRe).
+func jettyPage(status int, reason string) string {
+	return fmt.Sprintf(`<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>
+<title>Error %d %s</title>
+</head>
+<body><h2>HTTP ERROR %d</h2>
+<p>Problem accessing /api/2.2/jobs/runs/get. Reason:
+<pre>    %s</pre></p>
+</body>
+</html>`, status, reason, status, reason)
+}
+
 const gatewayHTML = `<html><body><h1>Bad Gateway</h1></body></html>`
 
-var allKinds = []error{ErrJobNotFound, ErrRunNotFound, ErrPermissionDenied, ErrNotInWorkspace, ErrUnauthenticated,
+var allKinds = []error{ErrJobNotFound, ErrRunNotFound, ErrPermissionDenied, ErrNotInWorkspace, ErrTokenRejected,
 	ErrThrottled, ErrUnavailable, ErrUpstream, ErrInvalidRequest, ErrNoToken}
 
 // callOp runs one operation against run/job id 42.
@@ -124,12 +140,54 @@ func TestErrorMapping(t *testing.T) {
 		{
 			name: "401: token rejected; request id from X-Request-Id", op: OpGetRun,
 			resp:     resp{status: 401, header: map[string]string{"X-Request-Id": "hdr-9"}, body: `{"error_code":"UNAUTHENTICATED","message":"Invalid access token."}`},
-			wantKind: ErrUnauthenticated, wantDetail: "Invalid access token.", wantReqID: "hdr-9",
+			wantKind: ErrTokenRejected, wantDetail: "Invalid access token.", wantReqID: "hdr-9",
+		},
+		// The answers with which Azure Databricks has refused tokens (the captured answers are
+		// cited on tokenRejectedRe).
+		{
+			name: "403 JSON with a numeric error_code 'JWT has expired': token rejected, not 'not in workspace'", op: OpGetRun,
+			resp:     resp{status: 403, header: map[string]string{"X-Databricks-Reason-Phrase": "JWT has expired"}, body: `{"error_code":403,"message":"JWT has expired"}`},
+			wantKind: ErrTokenRejected, wantDetail: "JWT has expired", wantAttempts: 1,
+		},
+		{
+			name: "403 Jetty 'Token is expiring within 30 seconds. (token expired)': token rejected", op: OpRunNow,
+			resp:     resp{status: 403, body: jettyPage(403, "Token is expiring within 30 seconds. (token expired)"), isHTML: true},
+			wantKind: ErrTokenRejected, wantDetail: "Token is expiring within 30 seconds. (token expired)", wantAttempts: 1,
+		},
+		{
+			name: "403 Jetty 'Invalid access token.': token rejected", op: OpListJobs,
+			resp:     resp{status: 403, body: jettyPage(403, "Invalid access token."), isHTML: true},
+			wantKind: ErrTokenRejected, wantDetail: "Invalid access token",
+		},
+		{
+			name: "400 ExpiredJwtException: token rejected, not an invalid request", op: OpCancelRun,
+			resp:     resp{status: 400, body: `{"error_code":"400","message":"Error while parsing token: io.jsonwebtoken.ExpiredJwtException: JWT expired at 2023-03-02T21:43:10Z. Current time: 2023-07-27T15:45:29Z, a difference of 12679339053 milliseconds.  Allowed clock skew: 0 milliseconds"}`},
+			wantKind: ErrTokenRejected,
+		},
+		{
+			name: "400 Jetty IncorrectClaimException (a token for another audience): token rejected", op: OpGetRun,
+			resp:     resp{status: 400, body: jettyPage(400, "io.jsonwebtoken.IncorrectClaimException: Expected aud claim to be: 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d, but was: https://management.core.windows.net/."), isHTML: true},
+			wantKind: ErrTokenRejected,
+		},
+		{
+			name: "401 with a numeric error_code 'Token is expired'", op: OpGetOutput,
+			resp:     resp{status: 401, body: `{"error_code":401,"message":"Token is expired"}`},
+			wantKind: ErrTokenRejected, wantDetail: "Token is expired", wantAttempts: 1,
+		},
+		{
+			name: "403 PERMISSION_DENIED that mentions a token is still a permission problem", op: OpRunNow,
+			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"User alice@contoso.com does not have permission to create a token"}`},
+			wantKind: ErrPermissionDenied,
+		},
+		{
+			name: "400 that is not about the token stays an invalid request", op: OpRunNow,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"idempotency_token must be at most 64 characters"}`},
+			wantKind: ErrInvalidRequest,
 		},
 		{
 			name: "401 echoing the token: the token is scrubbed from Detail", op: OpGetRun,
 			resp:     resp{status: 401, body: `{"error_code":"UNAUTHENTICATED","message":"Invalid access token: ` + token + `"}`},
-			wantKind: ErrUnauthenticated, wantDetail: "Invalid access token: [REDACTED]",
+			wantKind: ErrTokenRejected, wantDetail: "Invalid access token: [REDACTED]",
 		},
 		{
 			name: "429 until the deadline: throttled, Retry-After passed on", op: OpRunNow, deadline: 300 * time.Millisecond,

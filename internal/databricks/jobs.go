@@ -2,7 +2,11 @@ package databricks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/databricks/databricks-sdk-go/service/jobs"
 	"golang.org/x/sync/errgroup"
@@ -50,12 +54,6 @@ func (c *Client) RunNow(ctx context.Context, r RunNowRequest) (int64, error) {
 	if len(r.IdempotencyToken) > maxIdempotencyToken {
 		return 0, invalid(OpRunNow, fmt.Sprintf("idempotency_token must have at most %d characters, got %d", maxIdempotencyToken, len(r.IdempotencyToken)))
 	}
-	k, err := c.begin(ctx, OpRunNow)
-	if err != nil {
-		return 0, err
-	}
-	defer k.cancel()
-
 	req := jobs.RunNow{
 		JobId:             r.JobID,
 		IdempotencyToken:  r.IdempotencyToken,
@@ -70,14 +68,19 @@ func (c *Client) RunNow(ctx context.Context, r RunNowRequest) (int64, error) {
 	if r.Queue != nil {
 		req.Queue = &jobs.QueueSettings{Enabled: *r.Queue}
 	}
-	w, sdkErr := c.jobs.RunNow(k.ctx, req)
-	if sdkErr != nil {
-		return 0, k.fail(sdkErr)
-	}
-	if w == nil || w.Response == nil || w.Response.RunId == 0 {
-		return 0, &Error{Kind: ErrUpstream, Op: OpRunNow, Detail: "run-now answered without a run_id"}
-	}
-	return w.Response.RunId, nil
+	var runID int64
+	err := c.run(ctx, OpRunNow, func(ctx context.Context) error {
+		w, err := c.jobs.RunNow(ctx, req)
+		if err != nil {
+			return err
+		}
+		if w == nil || w.Response == nil || w.Response.RunId == 0 {
+			return &Error{Kind: ErrUpstream, Op: OpRunNow, Detail: "run-now answered without a run_id"}
+		}
+		runID = w.Response.RunId
+		return nil
+	})
+	return runID, err
 }
 
 // GetRun returns the run's status. Runs with more than 100 tasks come in
@@ -87,14 +90,13 @@ func (c *Client) GetRun(ctx context.Context, runID int64) (Run, error) {
 	if runID <= 0 {
 		return Run{}, invalid(OpGetRun, fmt.Sprintf("run_id must be a positive integer, got %d", runID))
 	}
-	k, err := c.begin(ctx, OpGetRun)
+	var r *wireRun
+	err := c.run(ctx, OpGetRun, func(ctx context.Context) (err error) {
+		r, err = c.fetchRun(ctx, runID)
+		return err
+	})
 	if err != nil {
 		return Run{}, err
-	}
-	defer k.cancel()
-	r, sdkErr := c.fetchRun(k.ctx, runID)
-	if sdkErr != nil {
-		return Run{}, k.fail(sdkErr)
 	}
 	return mapRun(r), nil
 }
@@ -103,21 +105,40 @@ func (c *Client) GetRun(ctx context.Context, runID int64) (Run, error) {
 // run id (Run.Tasks[i].RunID): for a multi-task job run id Databricks answers
 // 400 (ErrInvalidRequest). TaskKey is left empty (get-output does not return
 // it); RunOutputs fills it in.
+//
+// An answer larger than flowbricks reads (maxOutputResponseBytes) is not an
+// error: the task's output is returned empty with Truncated set.
 func (c *Client) TaskOutput(ctx context.Context, taskRunID int64) (TaskOutput, error) {
 	if taskRunID <= 0 {
 		return TaskOutput{}, invalid(OpGetOutput, fmt.Sprintf("run_id must be a positive integer, got %d", taskRunID))
 	}
-	k, err := c.begin(ctx, OpGetOutput)
+	var o wireOutput
+	tooLarge := false
+	err := c.run(ctx, OpGetOutput, func(ctx context.Context) error {
+		o = wireOutput{}
+		err := c.getJSON(ctx, pathGetOutput, jobs.GetRunOutputRequest{RunId: taskRunID}, &o)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooLarge = true
+			return nil
+		}
+		return err
+	})
 	if err != nil {
 		return TaskOutput{}, err
 	}
-	defer k.cancel()
-	var o wireOutput
-	if sdkErr := c.getJSON(k.ctx, pathGetOutput, jobs.GetRunOutputRequest{RunId: taskRunID}, &o); sdkErr != nil {
-		return TaskOutput{}, k.fail(sdkErr)
+	if tooLarge {
+		return TaskOutput{RunID: taskRunID, Truncated: true}, nil
 	}
 	return mapOutput("", taskRunID, &o), nil
 }
+
+// MaxRunOutputBytes bounds the output texts (Result, Error, ErrorTrace) of all
+// tasks of one run together, as RunOutputs returns them: one run of 100 tasks
+// could otherwise return 100 × 5 MB of notebook results, and the API answer
+// holds them more than once while it is encoded. It leaves room for one
+// complete 5 MB notebook result.
+const MaxRunOutputBytes = 8 << 20
 
 // RunOutputs calls get-output once per task run id of run, at most
 // outputConcurrency (4) at a time, and returns the outputs in the order of
@@ -129,8 +150,14 @@ func (c *Client) TaskOutput(ctx context.Context, taskRunID int64) (TaskOutput, e
 //     own run id's output once, with TaskKey "".
 //   - The first failing call cancels the others and its error is returned;
 //     there are no partial results.
+//   - Outputs share a budget of MaxRunOutputBytes, spent in task order: a
+//     task's Result that does not fit is cut to what is left (on a UTF-8
+//     boundary, empty once nothing is left) and the task gets Truncated.
+//     Which tasks are cut depends only on the outputs, not on which call
+//     answered first, and no more than outputConcurrency outputs are held
+//     beyond the budget at any time.
 func (c *Client) RunOutputs(ctx context.Context, run Run) ([]TaskOutput, error) {
-	if _, ok := tokenFrom(ctx); !ok {
+	if _, ok := sourceFrom(ctx); !ok {
 		return nil, classify(ctx, OpGetOutput, "", ErrNoToken)
 	}
 	targets := run.Tasks
@@ -141,19 +168,45 @@ func (c *Client) RunOutputs(ctx context.Context, run Run) ([]TaskOutput, error) 
 		targets = []TaskRun{{RunID: run.RunID}}
 	}
 	outs := make([]TaskOutput, len(targets))
+	// budget is spent in task order (the chain below); the lock only matters once a task failed:
+	// it closes its link early, and the tasks around it may then commit at the same time.
+	var mu sync.Mutex
+	budget := MaxRunOutputBytes
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(outputConcurrency)
+	// Each task commits its output (spends the budget) after the task before
+	// it did: prev is closed when the previous task has committed. A task that
+	// has its output but waits for its turn keeps its errgroup slot, so at
+	// most outputConcurrency outputs wait uncommitted.
+	prev := make(chan struct{})
+	close(prev)
 	for i, t := range targets {
+		before, mine := prev, make(chan struct{})
+		prev = mine
 		if t.RunID <= 0 {
 			outs[i] = TaskOutput{TaskKey: t.TaskKey}
+			g.Go(func() error { // keeps the commit chain unbroken
+				defer close(mine)
+				<-before
+				return nil
+			})
 			continue
 		}
 		g.Go(func() error {
+			defer close(mine)
 			o, err := c.TaskOutput(gctx, t.RunID)
 			if err != nil {
 				return err
 			}
+			select {
+			case <-before:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
 			o.TaskKey = t.TaskKey
+			mu.Lock()
+			budget = spendOutputBudget(&o, budget)
+			mu.Unlock()
 			outs[i] = o
 			return nil
 		})
@@ -164,18 +217,28 @@ func (c *Client) RunOutputs(ctx context.Context, run Run) ([]TaskOutput, error) 
 	return outs, nil
 }
 
+// spendOutputBudget charges o's texts against budget, cutting Result (the
+// only text that is not already bounded per task) when it does not fit, and
+// returns what is left.
+func spendOutputBudget(o *TaskOutput, budget int) int {
+	budget -= min(budget, len(o.Error)+len(o.ErrorTrace))
+	if len(o.Result) > budget {
+		// Cloned so the cut result does not keep the whole original alive.
+		o.Result = strings.Clone(utf8Prefix(o.Result, budget))
+		o.Truncated = true
+	}
+	return budget - len(o.Result)
+}
+
 // CancelRun asks Databricks to cancel a run (or task run). Cancellation is
 // asynchronous: the run may still be running when this returns; poll GetRun.
 func (c *Client) CancelRun(ctx context.Context, runID int64) error {
 	if runID <= 0 {
 		return invalid(OpCancelRun, fmt.Sprintf("run_id must be a positive integer, got %d", runID))
 	}
-	k, err := c.begin(ctx, OpCancelRun)
-	if err != nil {
-		return err
-	}
-	defer k.cancel()
-	return k.fail(c.jobs.CancelRunByRunId(k.ctx, runID))
+	return c.run(ctx, OpCancelRun, func(ctx context.Context) error {
+		return c.jobs.CancelRunByRunId(ctx, runID)
+	})
 }
 
 // ListJobs returns up to max jobs the caller can see, in the API's order.
@@ -188,23 +251,26 @@ func (c *Client) ListJobs(ctx context.Context, name string, max int) ([]Job, err
 	if max <= 0 {
 		max = DefaultListJobsMax
 	}
-	k, err := c.begin(ctx, OpListJobs)
+	var out []Job
+	err := c.run(ctx, OpListJobs, func(ctx context.Context) error {
+		// A retry with a fresh token starts the listing again.
+		out = make([]Job, 0, min(max, listPageSize))
+		it := c.jobs.List(ctx, jobs.ListJobsRequest{Name: name, Limit: min(max, listPageSize)})
+		for len(out) < max && it.HasNext(ctx) {
+			j, err := it.Next(ctx)
+			if err != nil {
+				return err
+			}
+			job := Job{JobID: j.JobId}
+			if j.Settings != nil {
+				job.Name = j.Settings.Name
+			}
+			out = append(out, job)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer k.cancel()
-	it := c.jobs.List(k.ctx, jobs.ListJobsRequest{Name: name, Limit: min(max, listPageSize)})
-	out := make([]Job, 0, min(max, listPageSize))
-	for len(out) < max && it.HasNext(k.ctx) {
-		j, sdkErr := it.Next(k.ctx)
-		if sdkErr != nil {
-			return nil, k.fail(sdkErr)
-		}
-		job := Job{JobID: j.JobId}
-		if j.Settings != nil {
-			job.Name = j.Settings.Name
-		}
-		out = append(out, job)
 	}
 	return out, nil
 }

@@ -1,11 +1,13 @@
 package entra
 
-// The exchanged-token cache under pressure (issue 5, point 4): truly concurrent first requests
-// share one Entra call per user token, and what one cached entry costs in memory.
+// The exchanged-token cache under pressure: truly concurrent first requests share one Entra call
+// per user token, what one cached entry costs in memory, and what one caller presenting many
+// tokens can do to the cache and to Entra.
 
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -84,11 +86,15 @@ func TestCacheMemoryPerEntry(t *testing.T) {
 	f := newFakeEntra(t)
 	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.CacheSize = n })
 	// The tokens and keys exist before the measurement: what is measured is the cache's overhead.
+	// Each entry has its own caller, as in production (one entry per user), so the per-caller
+	// bookkeeping is part of what is measured.
 	tokens := make([]Token, n)
 	keys := make([][sha256.Size]byte, n)
+	callers := make([]callerKey, n)
 	for i := range n {
 		tokens[i] = Token(fmt.Sprintf("%06d", i) + strings.Repeat("x", 1600))
 		keys[i] = sha256.Sum256([]byte(tokens[i]))
+		callers[i] = callerOf(Principal{TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47", ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i)})
 	}
 	expires := time.Now().Add(time.Hour)
 
@@ -96,11 +102,12 @@ func TestCacheMemoryPerEntry(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		e.store(keys[i], cacheEntry{token: tokens[i], expiresOn: expires})
+		e.store(keys[i], cacheEntry{token: tokens[i], expiresOn: expires, caller: callers[i]})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(tokens)
+	runtime.KeepAlive(callers)
 
 	if st := e.Stats(); st.Entries != n || st.Evictions != 0 {
 		t.Fatalf("stats = %+v, want %d entries", st, n)
@@ -109,5 +116,119 @@ func TestCacheMemoryPerEntry(t *testing.T) {
 	t.Logf("cache overhead per entry: %d bytes (+ the token itself)", perEntry)
 	if perEntry > maxEntryOverhead {
 		t.Fatalf("cache overhead per entry = %d bytes, want at most %d", perEntry, maxEntryOverhead)
+	}
+}
+
+// fixedClock is a settable clock for the per-caller bound (token expiry stays an hour away).
+type fixedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fixedClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fixedClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var (
+	bob     = Principal{Kind: User, ObjectID: "b0b00000-0000-4000-8000-000000000002", TenantID: testTenant}
+	carol   = Principal{Kind: User, ObjectID: "ca201000-0000-4000-8000-000000000003", TenantID: testTenant}
+	mallory = Principal{Kind: User, ObjectID: "3a11041e-0000-4000-8000-000000000009", TenantID: testTenant}
+)
+
+// One caller presenting 100 distinct tokens (with a rate bound loose enough to let them all be
+// exchanged) fills only its own share of the cache: its new entries push out its own oldest, and
+// another caller's entry stays a hit although the cache is smaller than the 100 tokens.
+func TestOneCallersTokensCannotEvictAnotherCallersEntry(t *testing.T) {
+	f := newFakeEntra(t)
+	e := newTestExchanger(t, f, func(o *ExchangerOptions) {
+		o.CacheSize = 32
+		o.CallerBurst = 1000
+	})
+	ctx := context.Background()
+	bobsToken := userToken(t, f, 1)
+	if _, _, err := e.TokenFor(ctx, bob, bobsToken); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 100 {
+		if _, _, err := e.TokenFor(ctx, mallory, userToken(t, f, 1000+i)); err != nil {
+			t.Fatalf("mallory's token %d: %v", i, err)
+		}
+	}
+
+	before := f.count("token")
+	if _, _, err := e.TokenFor(ctx, bob, bobsToken); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("token") - before; n != 0 {
+		t.Errorf("bob's token was exchanged again (%d Entra calls): mallory's tokens evicted bob's entry", n)
+	}
+	st := e.Stats()
+	if st.Entries != 1+DefaultCallerCacheEntries || st.Evictions != 0 || st.CallerEvictions != 100-DefaultCallerCacheEntries {
+		t.Errorf("stats = %+v, want %d entries (bob's and mallory's newest %d), no LRU evictions, %d caller evictions",
+			st, 1+DefaultCallerCacheEntries, DefaultCallerCacheEntries, 100-DefaultCallerCacheEntries)
+	}
+}
+
+// Past its bound a caller's new tokens are refused without calling Entra, with the time until the
+// next exchange is allowed; its cached tokens are still served, other callers are not affected,
+// and the bucket refills with time.
+func TestOneCallersExchangesAreBoundedPerMinute(t *testing.T) {
+	f := newFakeEntra(t)
+	clock := &fixedClock{t: time.Now()}
+	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Now = clock.now })
+	ctx := context.Background()
+	var lastExchanged Token
+
+	exchanged, refused := 0, 0
+	for i := range 100 {
+		tok := userToken(t, f, 2000+i)
+		_, _, err := e.TokenFor(ctx, mallory, tok)
+		var xe *ExchangeError
+		switch {
+		case err == nil:
+			exchanged++
+			lastExchanged = tok
+		case errors.As(err, &xe) && xe.Kind == Throttled:
+			refused++
+			if xe.RetryAfter < time.Second || xe.RetryAfter > time.Minute {
+				t.Fatalf("RetryAfter = %v, want the seconds until the next exchange", xe.RetryAfter)
+			}
+			if strings.Contains(xe.Error(), tok.Reveal()) {
+				t.Fatal("the error contains the token")
+			}
+		default:
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
+	if exchanged != DefaultCallerBurst || refused != 100-DefaultCallerBurst {
+		t.Errorf("exchanged %d, refused %d; want %d and %d", exchanged, refused, DefaultCallerBurst, 100-DefaultCallerBurst)
+	}
+	if n := f.count("token"); n != DefaultCallerBurst {
+		t.Errorf("Entra token requests = %d, want %d (refusals never reach Entra)", n, DefaultCallerBurst)
+	}
+	if st := e.Stats(); st.Throttled != uint64(refused) {
+		t.Errorf("Stats().Throttled = %d, want %d", st.Throttled, refused)
+	}
+
+	// The bound is per caller: mallory's cached token is still served, carol is not refused.
+	if _, _, err := e.TokenFor(ctx, mallory, lastExchanged); err != nil {
+		t.Errorf("mallory's cached token: %v", err)
+	}
+	if _, _, err := e.TokenFor(ctx, carol, userToken(t, f, 3000)); err != nil {
+		t.Errorf("carol's first exchange: %v", err)
+	}
+
+	// Three seconds later (20 a minute) mallory may exchange one more token, and only one.
+	clock.advance(3 * time.Second)
+	if _, _, err := e.TokenFor(ctx, mallory, userToken(t, f, 2500)); err != nil {
+		t.Errorf("after the refill: %v", err)
+	}
+	var xe *ExchangeError
+	if _, _, err := e.TokenFor(ctx, mallory, userToken(t, f, 2501)); !errors.As(err, &xe) || xe.Kind != Throttled {
+		t.Errorf("second token after one refill: %v, want Throttled", err)
 	}
 }

@@ -10,7 +10,10 @@
 //   - [Exchanger] turns a validated principal into an Azure Databricks access token: On-Behalf-Of
 //     for users, the handler's own client-credentials token for allow-listed app callers. Results
 //     are cached per incoming token (keyed by its SHA-256, never shared between tokens) and
-//     concurrent first requests for one token share a single Entra call.
+//     concurrent first requests for one token share a single Entra call. Each caller (tenant +
+//     object id) has a bounded share of the cache and a bounded rate of exchanges, so one caller
+//     presenting many tokens slows only itself. [Exchanger.Refresh] replaces a token Databricks
+//     rejected.
 //
 // Nothing here reads environment variables itself (the caller passes options; azidentity's managed
 // identity credential reads the App Service IDENTITY_ENDPOINT/IDENTITY_HEADER on its own), and

@@ -79,6 +79,9 @@ const (
 	InvalidAssertion
 	// Unavailable: network error, timeout, 5xx, 429 or temporarily_unavailable. 503 + Retry-After.
 	Unavailable
+	// Throttled: the caller (one tenant + object id) made this process exchange more tokens than
+	// its per-minute bound allows; no request went to Entra. 429 + Retry-After.
+	Throttled
 )
 
 // String returns a stable snake_case name usable as a problem code.
@@ -94,6 +97,8 @@ func (k ExchangeErrorKind) String() string {
 		return "invalid_assertion"
 	case Unavailable:
 		return "unavailable"
+	case Throttled:
+		return "throttled"
 	default:
 		return "exchange_error_" + strconv.Itoa(int(k))
 	}
@@ -111,7 +116,8 @@ type ExchangeError struct {
 	// Claims is the claims challenge JSON Entra returned (interaction_required); pass it to the
 	// client in WWW-Authenticate so it can re-authenticate.
 	Claims string
-	// RetryAfter is a suggested delay for Unavailable (from Retry-After when Entra sent one).
+	// RetryAfter is a suggested delay for Unavailable (from Retry-After when Entra sent one) and
+	// Throttled (when the caller's bound allows the next exchange).
 	RetryAfter time.Duration
 	// TraceID and CorrelationID from Entra's error body, for support requests.
 	TraceID, CorrelationID string

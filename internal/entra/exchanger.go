@@ -29,6 +29,14 @@ const (
 	DefaultCacheSize       = 10_000
 	DefaultRefreshBefore   = 5 * time.Minute
 	DefaultExchangeTimeout = 30 * time.Second
+
+	// DefaultCallerExchangesPerMinute and DefaultCallerBurst bound the exchanges one caller can
+	// cause: a burst of 20 distinct tokens, then one every 3 s. A caller's tokens are renewed
+	// about hourly per client (connection, managed identity), so real callers stay far below.
+	DefaultCallerExchangesPerMinute = 20
+	DefaultCallerBurst              = 20
+	// DefaultCallerCacheEntries is how many exchanged tokens one caller keeps cached at once.
+	DefaultCallerCacheEntries = 16
 )
 
 // ExchangerOptions configures [NewExchanger].
@@ -50,7 +58,15 @@ type ExchangerOptions struct {
 	// its own context so one caller giving up does not fail the others waiting for it.
 	// Default DefaultExchangeTimeout.
 	ExchangeTimeout time.Duration
-	// Now is the clock for cache expiry; default time.Now.
+	// CallerExchangesPerMinute and CallerBurst bound the exchanges (calls to Entra) one caller —
+	// one tenant + object id — can cause: a token bucket of CallerBurst that refills at
+	// CallerExchangesPerMinute. Past it TokenFor and Refresh fail with Kind Throttled instead of
+	// calling Entra. Defaults DefaultCallerExchangesPerMinute and DefaultCallerBurst.
+	CallerExchangesPerMinute, CallerBurst int
+	// CallerCacheEntries bounds the cache entries of one caller: a caller's new entry evicts that
+	// caller's oldest, never another caller's. Default DefaultCallerCacheEntries.
+	CallerCacheEntries int
+	// Now is the clock for cache expiry and the per-caller bound; default time.Now.
 	Now func() time.Time
 	// Logger gets exchange failures (kind, AADSTS, trace/correlation ids). Tokens are never logged.
 	Logger zerolog.Logger
@@ -64,6 +80,12 @@ type CacheStats struct {
 	// InflightDedupes counts calls that waited for an exchange another call had already started
 	// for the same incoming token instead of calling Entra themselves.
 	InflightDedupes uint64
+	// CallerEvictions counts entries dropped because their caller reached CallerCacheEntries.
+	CallerEvictions uint64
+	// Throttled counts exchanges refused because their caller was over its bound.
+	Throttled uint64
+	// Refreshes counts Refresh calls (a token Databricks rejected).
+	Refreshes uint64
 }
 
 // Exchanger gets Azure Databricks tokens for validated principals. Safe for concurrent use.
@@ -72,21 +94,23 @@ type Exchanger struct {
 	cred                      *clientCredential
 	clientOpts                azcore.ClientOptions
 	disableInstanceDiscovery  bool
-	app                       azcore.TokenCredential
 	refreshBefore, timeout    time.Duration
 	now                       func() time.Time
 	log                       zerolog.Logger
+	callers                   *callerBounds
 
-	mu    sync.Mutex // guards cache (simplelru is not safe for concurrent use)
+	mu    sync.Mutex // guards cache, app and callers' state (simplelru is not safe for concurrent use)
 	cache *simplelru.LRU[[sha256.Size]byte, cacheEntry]
+	app   azcore.TokenCredential // replaced by Refresh for an App principal
 	sf    singleflight.Group
 
-	hits, misses, evictions, dedupes atomic.Uint64
+	hits, misses, evictions, dedupes, refreshes atomic.Uint64
 }
 
 type cacheEntry struct {
 	token     Token
 	expiresOn time.Time
+	caller    callerKey
 }
 
 // NewExchanger checks the options and loads the credential (reading a certificate file if one is
@@ -131,6 +155,10 @@ func NewExchanger(o ExchangerOptions) (*Exchanger, error) {
 	if now == nil {
 		now = time.Now
 	}
+	callers, err := newCallerBounds(o, size)
+	if err != nil {
+		return nil, fmt.Errorf("entra: exchanger: %w", err)
+	}
 	client := o.HTTPClient
 	if client == nil {
 		client = defaultHTTPClient(timeout)
@@ -165,8 +193,9 @@ func NewExchanger(o ExchangerOptions) (*Exchanger, error) {
 		timeout:                  timeout,
 		now:                      now,
 		log:                      o.Logger,
+		callers:                  callers,
 	}
-	e.cache, err = simplelru.NewLRU[[sha256.Size]byte, cacheEntry](size, nil)
+	e.cache, err = simplelru.NewLRU[[sha256.Size]byte, cacheEntry](size, e.callers.forget)
 	if err != nil {
 		return nil, fmt.Errorf("entra: exchanger: %w", err)
 	}
@@ -194,6 +223,91 @@ func (e *Exchanger) TokenFor(ctx context.Context, p Principal, incoming Token) (
 	}
 }
 
+// Refresh returns a newly obtained Azure Databricks token for p after Databricks rejected
+// rejected, the token TokenFor (or an earlier Refresh) returned for the same incoming token.
+//
+// For a User principal the cache entry of incoming is dropped — unless it already holds another
+// token than rejected, which a concurrent Refresh obtained and which is returned as it is — and
+// incoming is exchanged On-Behalf-Of again, single-flighted with any other exchange of it.
+//
+// For an App principal the handler's client-credentials token is obtained anew with a new
+// credential: azidentity caches that token inside the credential and would hand the rejected one
+// back until it is within minutes of its expiry. The new credential replaces the old, so later
+// requests are served the new token from its cache. If the current credential already serves
+// another token than rejected, that token is returned.
+//
+// Refresh counts against the caller's exchange bound like TokenFor. Errors are *ExchangeError.
+func (e *Exchanger) Refresh(ctx context.Context, p Principal, incoming, rejected Token) (Token, time.Time, error) {
+	e.refreshes.Add(1)
+	switch p.Kind {
+	case User:
+		if incoming == "" {
+			return "", time.Time{}, &ExchangeError{Kind: InvalidAssertion, Description: "no user token to exchange"}
+		}
+		key := sha256.Sum256([]byte(incoming.Reveal()))
+		e.drop(key, rejected)
+		return e.exchangeShared(ctx, p, incoming, key)
+	case App:
+		return e.refreshApp(ctx, p, rejected)
+	default:
+		return "", time.Time{}, errors.New("entra: exchanger: principal of unknown kind")
+	}
+}
+
+// drop removes the cache entry of key if it still holds rejected. An entry that another Refresh
+// already replaced stays, and is what the exchange that follows finds and returns.
+func (e *Exchanger) drop(key [sha256.Size]byte, rejected Token) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.cache.Peek(key); ok && cur.token == rejected {
+		e.cache.Remove(key)
+	}
+}
+
+// appRefreshKey is the singleflight key of Refresh for App principals; user keys are 32-byte hashes.
+const appRefreshKey = "app-refresh"
+
+func (e *Exchanger) refreshApp(ctx context.Context, p Principal, rejected Token) (Token, time.Time, error) {
+	if tok, exp, err := e.appToken(ctx, p); err == nil && tok != rejected {
+		return tok, exp, nil // replaced meanwhile (or azidentity renewed it)
+	}
+	ch := e.sf.DoChan(appRefreshKey, func() (any, error) {
+		if err := e.admit(ctx, p); err != nil {
+			return nil, err
+		}
+		app, err := e.cred.appCredential(e.tenantID, e.clientID, e.clientOpts, e.disableInstanceDiscovery)
+		if err != nil {
+			return nil, &ExchangeError{Kind: Misconfigured, Description: "building the app credential: " + sanitize(err.Error(), e.cred.secretsForRedaction())}
+		}
+		xctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
+		defer cancel()
+		tok, exp, err := e.appTokenFrom(xctx, p, app)
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		e.app = app
+		e.mu.Unlock()
+		return cacheEntry{token: tok, expiresOn: exp}, nil
+	})
+	ent, _, err := awaitShared(ctx, ch, "token refresh")
+	return ent.token, ent.expiresOn, err
+}
+
+// awaitShared waits for the result of a shared (singleflight) exchange, or until ctx ends: the
+// exchange goes on for the others waiting for it. answered says whether the result arrived.
+func awaitShared(ctx context.Context, ch <-chan singleflight.Result, what string) (ent cacheEntry, answered bool, err error) {
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return cacheEntry{}, true, r.Err
+		}
+		return r.Val.(cacheEntry), true, nil
+	case <-ctx.Done():
+		return cacheEntry{}, false, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the " + what, RetryAfter: defaultRetryAfter, cause: ctx.Err()}
+	}
+}
+
 // Stats returns the cache counters.
 func (e *Exchanger) Stats() CacheStats {
 	e.mu.Lock()
@@ -205,6 +319,9 @@ func (e *Exchanger) Stats() CacheStats {
 		Entries:         n,
 		Evictions:       e.evictions.Load(),
 		InflightDedupes: e.dedupes.Load(),
+		CallerEvictions: e.callers.evictions.Load(),
+		Throttled:       e.callers.throttled.Load(),
+		Refreshes:       e.refreshes.Load(),
 	}
 }
 
@@ -225,16 +342,26 @@ func (e *Exchanger) lookup(key [sha256.Size]byte) (cacheEntry, bool) {
 	return cacheEntry{}, false
 }
 
+// store caches ent under key. A caller at its CallerCacheEntries bound first loses its own oldest
+// entry, so no caller can push other callers' entries out of the cache by presenting many tokens.
 func (e *Exchanger) store(key [sha256.Size]byte, ent cacheEntry) {
 	if ent.expiresOn.Sub(e.now()) <= e.refreshBefore {
 		return // would never be served
 	}
 	e.mu.Lock()
-	evicted := e.cache.Add(key, ent)
-	e.mu.Unlock()
-	if evicted {
+	defer e.mu.Unlock()
+	if e.cache.Contains(key) { // the same incoming token, hence the same caller: replace the token
+		e.cache.Add(key, ent)
+		return
+	}
+	if oldest, full := e.callers.oldestIfFull(ent.caller); full {
+		e.cache.Remove(oldest) // forget drops it from the caller's list
+		e.callers.evictions.Add(1)
+	}
+	if e.cache.Add(key, ent) {
 		e.evictions.Add(1)
 	}
+	e.callers.remember(ent.caller, key)
 }
 
 func (e *Exchanger) userToken(ctx context.Context, p Principal, incoming Token) (Token, time.Time, error) {
@@ -260,6 +387,9 @@ func (e *Exchanger) exchangeShared(ctx context.Context, p Principal, incoming To
 		if ent, ok := e.lookup(key); ok { // an exchange that finished just before this one started
 			return ent, nil
 		}
+		if err := e.admit(ctx, p); err != nil {
+			return nil, err
+		}
 		xctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.timeout)
 		defer cancel()
 		ent, err := e.exchangeOBO(xctx, p, incoming)
@@ -269,19 +399,11 @@ func (e *Exchanger) exchangeShared(ctx context.Context, p Principal, incoming To
 		e.store(key, ent)
 		return ent, nil
 	})
-	select {
-	case r := <-ch:
-		if !ran {
-			e.dedupes.Add(1)
-		}
-		if r.Err != nil {
-			return "", time.Time{}, r.Err
-		}
-		ent := r.Val.(cacheEntry)
-		return ent.token, ent.expiresOn, nil
-	case <-ctx.Done():
-		return "", time.Time{}, &ExchangeError{Kind: Unavailable, Description: "request ended while waiting for the token exchange", RetryAfter: defaultRetryAfter, cause: ctx.Err()}
+	ent, answered, err := awaitShared(ctx, ch, "token exchange")
+	if answered && !ran {
+		e.dedupes.Add(1)
 	}
+	return ent.token, ent.expiresOn, err
 }
 
 func (e *Exchanger) exchangeOBO(ctx context.Context, p Principal, incoming Token) (cacheEntry, error) {
@@ -302,14 +424,24 @@ func (e *Exchanger) exchangeOBO(ctx context.Context, p Principal, incoming Token
 		return cacheEntry{}, xe
 	}
 	e.logger(ctx).Debug().Str("flow", "on_behalf_of").Str("oid", p.ObjectID).Time("expires_on", at.ExpiresOn).Msg("entra: token exchanged")
-	return cacheEntry{token: Token(at.Token), expiresOn: at.ExpiresOn}, nil
+	return cacheEntry{token: Token(at.Token), expiresOn: at.ExpiresOn, caller: callerOf(p)}, nil
+}
+
+func (e *Exchanger) appCredential() azcore.TokenCredential {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.app
 }
 
 func (e *Exchanger) appToken(ctx context.Context, p Principal) (Token, time.Time, error) {
+	return e.appTokenFrom(ctx, p, e.appCredential())
+}
+
+func (e *Exchanger) appTokenFrom(ctx context.Context, p Principal, app azcore.TokenCredential) (Token, time.Time, error) {
 	tr := &callTrace{}
 	xctx, cancel := context.WithTimeout(withTrace(ctx, tr), e.timeout)
 	defer cancel()
-	at, err := e.app.GetToken(xctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
+	at, err := app.GetToken(xctx, policy.TokenRequestOptions{Scopes: []string{e.scope}})
 	if err != nil {
 		xe := classify(xctx, err, tr, e.redactions("")...)
 		xe.Action = e.cred.adminAction(e.tenantID, xe)

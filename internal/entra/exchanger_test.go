@@ -710,6 +710,9 @@ func TestNewExchangerRejectsBadOptions(t *testing.T) {
 		{"no client id", func(o *ExchangerOptions) { o.ClientID = "" }},
 		{"negative cache size", func(o *ExchangerOptions) { o.CacheSize = -1 }},
 		{"negative refresh-before", func(o *ExchangerOptions) { o.RefreshBefore = -time.Second }},
+		{"negative caller exchanges per minute", func(o *ExchangerOptions) { o.CallerExchangesPerMinute = -1 }},
+		{"negative caller burst", func(o *ExchangerOptions) { o.CallerBurst = -1 }},
+		{"negative caller cache entries", func(o *ExchangerOptions) { o.CallerCacheEntries = -1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
