@@ -131,8 +131,11 @@ func TestRejectedDatabricksTokenIsReplacedOncePerRequest(t *testing.T) {
 	for _, tok := range ws.tokens() {
 		count[tok]++
 	}
-	if count["dbx-oid-alice-0"] != 4 || count["dbx-oid-alice-1"] != 3 || len(count) != 2 {
-		t.Errorf("tokens the workspace saw: %v; want the first token 4 times (runs/get and the three rejected outputs), the fresh one 3 times", count)
+	// runs/get and at least one output call used the first token; an output call that started
+	// after the refresh used the fresh token straight away, so how many were rejected depends on
+	// scheduling. Each task's output was read once with the fresh token.
+	if first := count["dbx-oid-alice-0"]; first < 2 || first > 4 || count["dbx-oid-alice-1"] != 3 || len(count) != 2 {
+		t.Errorf("tokens the workspace saw: %v; want the first token 2 to 4 times (runs/get and the rejected outputs), the fresh one 3 times", count)
 	}
 	if !strings.Contains(s.logs.String(), "exchanged again") {
 		t.Error("the refresh is not logged")
