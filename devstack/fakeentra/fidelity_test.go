@@ -242,7 +242,6 @@ func TestThrottledUserGets429WithRetryAfter(t *testing.T) {
 }
 
 func TestTokenLifetime(t *testing.T) {
-	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
 		ttl      time.Duration
@@ -256,6 +255,7 @@ func TestTokenLifetime(t *testing.T) {
 		{name: "a configured TokenTTL is fixed", ttl: 20 * time.Minute, random: 0.5, wantLife: 20 * time.Minute},
 		{name: "a minted token's explicit TTL wins", random: 0.5, mint: 7 * time.Minute, wantLife: 7 * time.Minute},
 	}
+	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC) // the fake's clock
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, func(c *fakeentra.Config) {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,11 +43,13 @@ func TestCrashedHandlerIsRestartedLikeTheHostDoes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &testClock{now: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}
+			start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+			var elapsed atomic.Int64 // the stand-in's clock: start + elapsed
+			now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
 			var logs syncBuffer
-			h := startHost(t, Options{AppRoot: writeApp(t, appSpec{}), Stderr: &logs, now: clk.Now})
+			h := startHost(t, Options{AppRoot: writeApp(t, appSpec{}), Stderr: &logs, now: now})
 			for i, c := range tt.crashes {
-				clk.Advance(c.apart)
+				elapsed.Add(int64(c.apart))
 				pid := h.Pid()
 				endHandler(t, h, c.code)
 				switch c.then {
@@ -142,21 +144,4 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		case <-tick.C:
 		}
 	}
-}
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
