@@ -141,7 +141,7 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	}
 	port := a.port
 	if port == 0 {
-		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it (research §1.2). The host
+		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it. The host
 		// picks it once (HttpWorkerOptionsSetup) and every restarted handler gets the same one.
 		if port, err = freeLoopbackPort(); err != nil {
 			ln.Close()
