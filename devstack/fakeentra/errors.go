@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -21,6 +22,9 @@ type entraError struct {
 	suberror   string
 	claims     string
 	retryAfter int // seconds; 0 = no Retry-After header
+	// plain answers with text as a text/plain body instead of Entra's JSON error (the
+	// throttling front end does not speak OAuth).
+	plain bool
 }
 
 func newEntraError(status int, oauthErr string, code int, format string, args ...any) *entraError {
@@ -199,6 +203,47 @@ func errMFARequired(resource, policyID string) *entraError {
 	return e
 }
 
+// errMFAInteractionRequired is AADSTS50076 in the form the OBO documentation shows for a
+// Conditional Access failure: error interaction_required, a claims challenge and no suberror
+// (v2-oauth2-on-behalf-of-flow.md, "Error response example"; the same shape reported in
+// AzureAD/microsoft-authentication-library-for-objc#57 and
+// AzureAD/azure-activedirectory-library-for-python#85). errMFARequired is the other form.
+func errMFAInteractionRequired(resource, policyID string) *entraError {
+	e := newEntraError(http.StatusBadRequest, "interaction_required", 50076,
+		"Due to a configuration change made by your administrator, or because you moved to a new location, you must use "+
+			"multi-factor authentication to access '%s'.", resource)
+	e.claims = `{"access_token":{"capolids":{"essential":true,"values":["` + policyID + `"]}}}`
+	return e
+}
+
+// errThrottled is Entra's throttling answer: HTTP 429 with Retry-After and a plain
+// "Too Many Requests" body, not an OAuth error (client-and-server-throttling, MSAL.NET;
+// the captured answer in AzureAD/microsoft-authentication-library-for-dotnet#2855:
+// "StatusCode: 429 ResponseBody: Too Many Requests Headers: Retry-After: 60").
+func errThrottled(retryAfter time.Duration) *entraError {
+	return &entraError{status: http.StatusTooManyRequests, text: "Too Many Requests", plain: true,
+		retryAfter: max(1, int(retryAfter/time.Second))}
+}
+
+func errIssueToken() *entraError {
+	return newEntraError(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
+}
+
+func errRefreshTokenMalformed() *entraError {
+	return newEntraError(http.StatusBadRequest, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+}
+
+func errRefreshTokenOtherClient() *entraError {
+	return newEntraError(http.StatusBadRequest, "invalid_grant", 70000,
+		"Provided grant is invalid or malformed. The refresh token was issued to a different client.")
+}
+
+func errRefreshTokenExpired(issued time.Time, inactive time.Duration) *entraError {
+	return newEntraError(http.StatusBadRequest, "invalid_grant", 700082,
+		"The refresh token has expired due to inactivity. The token was issued on %s and was inactive for %s.",
+		issued.Format(isoSeconds), inactive.Truncate(time.Second))
+}
+
 func errUserAssertionInvalid() *entraError {
 	return newEntraError(http.StatusBadRequest, "invalid_grant", 50013,
 		"Assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]")
@@ -238,6 +283,13 @@ type entraErrorBody struct {
 // writeEntraError writes e the way Entra does. The correlation id is the request's
 // client-request-id when it is a GUID (MSAL sends one), else a new GUID.
 func (s *Server) writeEntraError(w http.ResponseWriter, r *http.Request, e *entraError) {
+	if e.plain {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(e.status)
+		_, _ = w.Write([]byte(e.text))
+		return
+	}
 	traceID := uuid.NewString()
 	corr := correlationID(r)
 	ts := s.now().UTC().Format(entraStamped)

@@ -23,8 +23,10 @@
 package fakeentra
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net/url"
 	"regexp"
 	"strings"
@@ -45,8 +47,19 @@ const (
 	// without MintOptions.ClientAppID: it stands in for the Power Platform custom
 	// connector's app registration.
 	DefaultClientAppID = "5e2b8a4c-6d1f-4c3e-9b7a-0f8e1d2c3b4a"
-	// DefaultTokenTTL is the lifetime of issued tokens when Config.TokenTTL is zero.
-	DefaultTokenTTL = time.Hour
+	// DefaultTokenTTLMin and DefaultTokenTTLMax bound the lifetime of issued tokens when
+	// Config.TokenTTL is zero: Entra "assigns a random value ranging between 60-90 minutes
+	// (75 minutes on average)" (https://learn.microsoft.com/entra/identity-platform/access-tokens#token-lifetime).
+	DefaultTokenTTLMin = 60 * time.Minute
+	DefaultTokenTTLMax = 90 * time.Minute
+	// RefreshTokenTTL is how long a refresh token the fake issues can be redeemed: "90 days
+	// for all other scenarios" than single-page apps
+	// (https://learn.microsoft.com/entra/identity-platform/refresh-tokens#token-lifetime).
+	RefreshTokenTTL = 90 * 24 * time.Hour
+	// DefaultThrottleRetryAfter is the Retry-After of a throttled (429) answer when
+	// Config.ThrottleRetryAfter is zero: Entra "will reply with 429 Too Many Requests, with a
+	// Retry-After: 60 header" (https://learn.microsoft.com/entra/msal/dotnet/advanced/client-and-server-throttling).
+	DefaultThrottleRetryAfter = 60 * time.Second
 	// MinTokenTTL is the shortest Config.TokenTTL accepted. Entra's configurable token
 	// lifetime has a 10 minute minimum, and MSAL refuses tokens that live 5 minutes or less.
 	MinTokenTTL = 10 * time.Minute
@@ -58,9 +71,19 @@ const (
 	ErrorNone            = ""
 	ErrorConsentRequired = "consent_required" // AADSTS65001, invalid_grant, suberror consent_required
 	ErrorMFARequired     = "mfa_required"     // AADSTS50076, invalid_grant, suberror basic_action, claims challenge
-	ErrorInvalidGrant    = "invalid_grant"    // AADSTS50013, assertion invalid
-	ErrorUnavailable     = "unavailable"      // HTTP 503 temporarily_unavailable with Retry-After
+	// ErrorMFAInteractionRequired is the other form Entra sends AADSTS50076 in:
+	// error interaction_required with a claims challenge and no suberror.
+	ErrorMFAInteractionRequired = "mfa_interaction_required"
+	ErrorInvalidGrant           = "invalid_grant" // AADSTS50013, assertion invalid
+	ErrorUnavailable            = "unavailable"   // HTTP 503 temporarily_unavailable with Retry-After
+	// ErrorThrottled answers HTTP 429 "Too Many Requests" with Retry-After
+	// (Config.ThrottleRetryAfter), as Entra throttles an app that asks for tokens too often.
+	ErrorThrottled = "throttled"
 )
+
+// OptionalClaimIDTyp is the access-token optional claim `idtyp`: when the API's app
+// registration asks for it, Entra marks app-only tokens for the API with idtyp=app.
+const OptionalClaimIDTyp = "idtyp"
 
 // User is a member of the fake tenant.
 type User struct {
@@ -113,6 +136,12 @@ type APIRegistration struct {
 	// CertificatesPEM are PEM certificates whose keys may sign client_assertion JWTs
 	// (x5t or x5t#S256 header) for the API client.
 	CertificatesPEM []string `json:"certificates_pem,omitempty"`
+	// AccessTokenOptionalClaims are the optional claims the API's app registration asks
+	// for in its access tokens (optionalClaims.accessToken in the manifest). Only
+	// OptionalClaimIDTyp is emulated. None by default, as in a new registration: `idtyp`
+	// is "Special: only in app-only access tokens" and only when requested
+	// (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference).
+	AccessTokenOptionalClaims []string `json:"access_token_optional_claims,omitempty"`
 }
 
 // Config describes the fake tenant.
@@ -129,9 +158,17 @@ type Config struct {
 	// X-IDENTITY-HEADER (IDENTITY_HEADER in the client's environment). Required when
 	// ManagedIdentities is not empty.
 	IdentityHeader string `json:"identity_header,omitempty"`
-	// TokenTTL is the lifetime of tokens issued by the token and managed identity
-	// endpoints; default DefaultTokenTTL, at least MinTokenTTL.
+	// TokenTTL fixes the lifetime of tokens issued by the token and managed identity
+	// endpoints (and of minted tokens without MintOptions.TTL); at least MinTokenTTL.
+	// Zero draws each lifetime at random between DefaultTokenTTLMin and
+	// DefaultTokenTTLMax, as Entra does.
 	TokenTTL time.Duration `json:"-"`
+	// Random returns a number in [0, 1) for the random token lifetime; default
+	// math/rand/v2.Float64. Tests that need a known lifetime set it (or TokenTTL).
+	Random func() float64 `json:"-"`
+	// ThrottleRetryAfter is the Retry-After of ErrorThrottled answers; default
+	// DefaultThrottleRetryAfter, whole seconds.
+	ThrottleRetryAfter time.Duration `json:"-"`
 	// Now is the clock; default time.Now.
 	Now func() time.Time `json:"-"`
 }
@@ -145,6 +182,9 @@ type Stats struct {
 	ClientCredentialsRequests int64 `json:"client_credentials_requests"`
 	TokenErrors               int64 `json:"token_errors"` // token endpoint responses other than 200
 	MSIRequests               int64 `json:"msi_requests"`
+	// RefreshRequests counts refresh_token grants (MSAL redeems the refresh token of an
+	// OBO answer instead of repeating OBO once the access token is due).
+	RefreshRequests int64 `json:"refresh_requests"`
 	// OBOByAssertion counts OBO requests per assertion: key = first 12 hex characters of
 	// the SHA-256 of the assertion (AssertionKey).
 	OBOByAssertion map[string]int64 `json:"obo_by_assertion"`
@@ -173,9 +213,13 @@ type Server struct {
 	apps     map[string]App    // by client id (lower case)
 	mis      []ManagedIdentity // read-only after New
 	fedSubs  map[string]bool   // federated subjects (exact, case-sensitive like Entra)
-	ttl      time.Duration
+	ttl      time.Duration     // 0 = random between DefaultTokenTTLMin and DefaultTokenTTLMax
+	random   func() float64
+	throttle time.Duration
+	idtyp    bool // the API asked for the idtyp optional claim
 	now      func() time.Time
 	idHeader string
+	rtKey    []byte // signs refresh tokens (they are opaque to clients)
 
 	mu    sync.RWMutex
 	users []User // guarded by mu (SetUserError)
@@ -221,13 +265,26 @@ func New(cfg Config) (*Server, error) {
 		apps:     map[string]App{},
 		fedSubs:  map[string]bool{},
 		ttl:      cfg.TokenTTL,
+		random:   cfg.Random,
+		throttle: cfg.ThrottleRetryAfter,
 		now:      cfg.Now,
 		idHeader: cfg.IdentityHeader,
+		rtKey:    make([]byte, 32),
 	}
-	if s.ttl == 0 {
-		s.ttl = DefaultTokenTTL
+	_, _ = rand.Read(s.rtKey) // never fails (crypto/rand, Go ≥ 1.24)
+	if s.random == nil {
+		s.random = mathrand.Float64
 	}
-	if s.ttl < MinTokenTTL {
+	if s.throttle <= 0 {
+		s.throttle = DefaultThrottleRetryAfter
+	}
+	for _, c := range api.AccessTokenOptionalClaims {
+		if c != OptionalClaimIDTyp {
+			return nil, fmt.Errorf("fakeentra: API.AccessTokenOptionalClaims: %q is not emulated (only %q)", c, OptionalClaimIDTyp)
+		}
+		s.idtyp = true
+	}
+	if s.ttl != 0 && s.ttl < MinTokenTTL {
 		return nil, fmt.Errorf("fakeentra: TokenTTL must be at least %v (Entra's minimum; MSAL rejects tokens living 5 minutes or less), got %v", MinTokenTTL, s.ttl)
 	}
 	if s.now == nil {
@@ -293,10 +350,22 @@ func New(cfg Config) (*Server, error) {
 
 func checkErrorKind(kind string) error {
 	switch kind {
-	case ErrorNone, ErrorConsentRequired, ErrorMFARequired, ErrorInvalidGrant, ErrorUnavailable:
+	case ErrorNone, ErrorConsentRequired, ErrorMFARequired, ErrorMFAInteractionRequired, ErrorInvalidGrant, ErrorUnavailable, ErrorThrottled:
 		return nil
 	}
-	return fmt.Errorf("unknown entra_error %q (want one of consent_required, mfa_required, invalid_grant, unavailable)", kind)
+	return fmt.Errorf("unknown entra_error %q (want one of consent_required, mfa_required, mfa_interaction_required, invalid_grant, unavailable, throttled)", kind)
+}
+
+// tokenLifetime is the lifetime of a token issued without an explicit TTL: Config.TokenTTL,
+// or a random value between DefaultTokenTTLMin and DefaultTokenTTLMax in whole seconds
+// (Entra's default: access-tokens.md, "Token lifetime"), so clients that assume a fixed
+// hour, or cache for a fixed time, fail here as they would against Entra.
+func (s *Server) tokenLifetime() time.Duration {
+	if s.ttl != 0 {
+		return s.ttl
+	}
+	span := float64(DefaultTokenTTLMax - DefaultTokenTTLMin)
+	return (DefaultTokenTTLMin + time.Duration(s.random()*span)).Truncate(time.Second)
 }
 
 // BaseURL returns the authority host (no trailing slash).

@@ -49,6 +49,8 @@ func baseConfig() fakeentra.Config {
 			{Name: "mallory", OID: "44444444-5555-4666-8777-888888888888", UPN: "mallory@contoso.example", Error: fakeentra.ErrorMFARequired},
 			{Name: "ivan", OID: "55555555-6666-4777-8888-999999999999", UPN: "ivan@contoso.example", Error: fakeentra.ErrorInvalidGrant},
 			{Name: "uma", OID: "66666666-7777-4888-8999-aaaaaaaaaaaa", UPN: "uma@contoso.example", Error: fakeentra.ErrorUnavailable},
+			{Name: "mia", OID: "77777777-8888-4999-8aaa-bbbbbbbbbbbb", UPN: "mia@contoso.example", Error: fakeentra.ErrorMFAInteractionRequired},
+			{Name: "theo", OID: "88888888-9999-4aaa-8bbb-cccccccccccc", UPN: "theo@contoso.example", Error: fakeentra.ErrorThrottled},
 		},
 		Apps: []fakeentra.App{
 			{Name: "logic-app", ClientID: appClientID, ClientSecret: appSecret, Roles: []string{"Jobs.Run"}},

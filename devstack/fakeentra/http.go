@@ -229,12 +229,13 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 		writeDevError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	ttl := o.TTL
-	if ttl == 0 {
-		ttl = s.ttl
+	// The lifetime may have been drawn at random: report the one in the token.
+	expiresIn := int64(0)
+	if exp := unverifiedNumericClaim(tok, "exp"); exp != 0 {
+		expiresIn = exp - s.now().Unix()
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writePlainJSON(w, http.StatusOK, DevTokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int64(ttl / time.Second)})
+	writePlainJSON(w, http.StatusOK, DevTokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: expiresIn})
 }
 
 func (s *Server) handleDevRotate(w http.ResponseWriter, r *http.Request) {

@@ -2,8 +2,10 @@ package fakeentra_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,9 +155,10 @@ func TestTokenEndpointProtocolErrors(t *testing.T) {
 				t.Errorf("Cache-Control = %q", resp.Header.Get("Cache-Control"))
 			}
 			if tt.wantStatus == 200 {
-				if body["token_type"] != "Bearer" || body["expires_in"] != float64(3600) || body["access_token"] == "" {
-					t.Errorf("success body: token_type=%v expires_in=%v", body["token_type"], body["expires_in"])
+				if exp, _ := body["expires_in"].(float64); body["token_type"] != "Bearer" || exp < 3600 || exp > 5400 || body["access_token"] == "" {
+					t.Errorf("success body: token_type=%v expires_in=%v (want 60 to 90 minutes)", body["token_type"], body["expires_in"])
 				}
+				// Client credentials answers: Entra sends no refresh token, ID token or client_info.
 				for _, k := range []string{"scope", "refresh_token", "id_token", "client_info"} {
 					if _, ok := body[k]; ok {
 						t.Errorf("%s must be omitted", k)
@@ -189,7 +192,7 @@ func TestV1TokenEndpointTakesResource(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %v", resp.StatusCode, body)
 	}
-	if body["expires_in"] != "3600" || body["resource"] != "api://"+apiClientID || body["expires_on"] == nil || body["not_before"] == nil {
+	if exp, _ := strconv.Atoi(fmt.Sprint(body["expires_in"])); exp < 3600 || exp > 5400 || body["resource"] != "api://"+apiClientID || body["expires_on"] == nil || body["not_before"] == nil {
 		t.Errorf("v1 body fields: %v", body)
 	}
 	if _, err := f.fe.Verify(body["access_token"].(string), apiClientID); err != nil {

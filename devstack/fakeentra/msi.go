@@ -84,7 +84,7 @@ func (s *Server) handleMSI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := s.now()
-	exp := now.Add(s.ttl)
+	exp := now.Add(s.tokenLifetime())
 	var claims jwt.MapClaims
 	version := 1
 	switch {

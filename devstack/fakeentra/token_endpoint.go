@@ -16,6 +16,7 @@ import (
 const (
 	grantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	grantClientCredentials = "client_credentials"
+	grantRefreshToken      = "refresh_token"
 	clientAssertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// clientAssertionSkew is the clock skew tolerated on client assertions, which are
 	// signed with the caller's clock.
@@ -36,14 +37,23 @@ type tokenClient struct {
 	method string
 }
 
-// v2TokenResponse is the v2 endpoint's success body. scope, refresh_token, id_token and
-// client_info are deliberately absent: MSAL treats a missing scope as "all granted" and
-// needs none of the others for OBO or client credentials.
+// v2TokenResponse is the v2 endpoint's success body. Client credentials answers carry
+// the first four fields only. On-Behalf-Of and refresh answers also carry what the request
+// asked for, as Entra sends it (v2-oauth2-on-behalf-of-flow.md, "Middle-tier access token
+// response"): scope (always), refresh_token (offline_access requested), id_token (openid
+// requested) and client_info (client_info=1). MSAL Go and MSAL Node parse the last two
+// (MSAL Go apps/internal/oauth/ops/accesstokens/tokens.go IDToken.UnmarshalJSON and
+// ClientInfo.UnmarshalJSON; msal-common AccountEntity.generateHomeAccountId), and MSAL
+// Node keys its token cache on the home account id client_info yields.
 type v2TokenResponse struct {
 	TokenType    string `json:"token_type"`
+	Scope        string `json:"scope,omitempty"`
 	ExpiresIn    int64  `json:"expires_in"`
 	ExtExpiresIn int64  `json:"ext_expires_in"`
 	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
 }
 
 // v1TokenResponse is the v1 endpoint's success body (numbers as strings, like Entra).
@@ -89,6 +99,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, version int
 		})
 	case grantClientCredentials:
 		s.count(func(st *Stats) { st.ClientCredentialsRequests++ })
+	case grantRefreshToken:
+		s.count(func(st *Stats) { st.RefreshRequests++ })
 	default:
 		fail(errUnsupportedGrant(grant))
 		return
@@ -105,31 +117,47 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, version int
 		fail(e)
 		return
 	}
+	now := s.now()
+	exp := now.Add(s.tokenLifetime())
 	var tok string
-	if grant == grantJWTBearer {
-		tok, e = s.onBehalfOf(f, cl, resource, scopes)
-	} else {
-		tok, e = s.clientCredentials(f, cl, resource, scopes, version)
+	var u *User // the user of a delegated answer (OBO, refresh)
+	var amr any
+	switch grant {
+	case grantJWTBearer:
+		u, amr, e = s.onBehalfOf(f, cl, resource, scopes)
+	case grantRefreshToken:
+		u, amr, e = s.redeemRefreshToken(f, cl, resource, scopes)
+	default:
+		tok, e = s.clientCredentials(f, cl, resource, scopes, version, now, exp)
+	}
+	if e == nil && u != nil {
+		tok, e = s.delegatedToken(*u, cl, amr, now, exp)
 	}
 	if e != nil {
 		fail(e)
 		return
 	}
-	now := s.now()
-	ttl := int64(s.ttl / time.Second)
+	ttl := int64(exp.Sub(now) / time.Second)
 	if version == 1 {
 		writeJSON(w, r, http.StatusOK, v1TokenResponse{
 			TokenType:    "Bearer",
 			ExpiresIn:    strconv.FormatInt(ttl, 10),
 			ExtExpiresIn: strconv.FormatInt(ttl, 10),
-			ExpiresOn:    strconv.FormatInt(now.Unix()+ttl, 10),
+			ExpiresOn:    strconv.FormatInt(exp.Unix(), 10),
 			NotBefore:    strconv.FormatInt(now.Unix(), 10),
 			Resource:     resource,
 			AccessToken:  tok,
 		})
 		return
 	}
-	writeJSON(w, r, http.StatusOK, v2TokenResponse{TokenType: "Bearer", ExpiresIn: ttl, ExtExpiresIn: ttl, AccessToken: tok})
+	body := v2TokenResponse{TokenType: "Bearer", ExpiresIn: ttl, ExtExpiresIn: ttl, AccessToken: tok}
+	if u != nil {
+		if e := s.addUserArtifacts(&body, f, *u, cl, resource, scopes, amr, now); e != nil {
+			fail(e)
+			return
+		}
+	}
+	writeJSON(w, r, http.StatusOK, body)
 }
 
 // authenticateClient identifies the client (client_id; client_secret_post or
@@ -336,40 +364,36 @@ func (s *Server) isAPI(resource string) bool {
 
 // onBehalfOf redeems a user assertion for a Databricks token (the jwt-bearer grant with
 // requested_token_use=on_behalf_of).
-func (s *Server) onBehalfOf(f url.Values, cl tokenClient, resource string, scopes []string) (string, *entraError) {
+// It returns the user and the amr claim of the assertion.
+func (s *Server) onBehalfOf(f url.Values, cl tokenClient, resource string, scopes []string) (*User, any, *entraError) {
 	switch use := f.Get("requested_token_use"); use {
 	case "on_behalf_of":
 	case "":
-		return "", errMissingParameter("requested_token_use")
+		return nil, nil, errMissingParameter("requested_token_use")
 	default:
-		return "", errMalformedRequest()
+		return nil, nil, errMalformedRequest()
 	}
 	assertion := f.Get("assertion")
 	if assertion == "" {
-		return "", errMissingParameter("assertion")
+		return nil, nil, errMissingParameter("assertion")
 	}
-	if !s.isDatabricks(resource) {
-		return "", errResourceNotFound(resource, s.tenant)
-	}
-	for _, sc := range scopes {
-		if sc != ".default" && !strings.EqualFold(sc, "user_impersonation") {
-			return "", errInvalidScope(resource + "/" + sc)
-		}
+	if e := s.checkDelegatedResource(resource, scopes); e != nil {
+		return nil, nil, e
 	}
 
 	m, err := s.verifyToken(assertion)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrTokenExpired):
-		return "", errAssertionExpired(s, unverifiedNumericClaim(assertion, "exp"))
+		return nil, nil, errAssertionExpired(s, unverifiedNumericClaim(assertion, "exp"))
 	case errors.Is(err, errSignature):
-		return "", errUserAssertionInvalid()
+		return nil, nil, errUserAssertionInvalid()
 	case errors.Is(err, errNotYetValid):
-		return "", errAssertionInvalid("is not yet valid.")
+		return nil, nil, errAssertionInvalid("is not yet valid.")
 	case errors.Is(err, errIssuer):
-		return "", errAssertionInvalid("issuer is not trusted by this tenant.")
+		return nil, nil, errAssertionInvalid("issuer is not trusted by this tenant.")
 	default:
-		return "", errAssertionInvalid("is malformed.")
+		return nil, nil, errAssertionInvalid("is malformed.")
 	}
 	ownIDs := []string{cl.id, "api://" + cl.id}
 	if cl.isAPI {
@@ -377,10 +401,10 @@ func (s *Server) onBehalfOf(f url.Values, cl tokenClient, resource string, scope
 	}
 	c := claimsFrom(m)
 	if !hasAudience(m, ownIDs...) {
-		return "", errAssertionAudience(c.Audience, cl.id)
+		return nil, nil, errAssertionAudience(c.Audience, cl.id)
 	}
 	if c.IsApp {
-		return "", errAppOnlyOBO(cl.id)
+		return nil, nil, errAppOnlyOBO(cl.id)
 	}
 
 	u, known := s.userByOID(c.OID)
@@ -391,37 +415,67 @@ func (s *Server) onBehalfOf(f url.Values, cl tokenClient, resource string, scope
 		}
 	}
 	s.count(func(st *Stats) { st.OBOByUser[u.Name]++ })
+	if e := s.userFault(u, cl); e != nil {
+		return nil, nil, e
+	}
+	return &u, m["amr"], nil // the authentication methods of the original sign-in carry over
+}
+
+// userFault is the user's injected failure (User.Error) for a token request of cl, or nil.
+// Entra evaluates Conditional Access and consent again when a refresh token is redeemed, so
+// it applies to OBO and refresh alike.
+func (s *Server) userFault(u User, cl tokenClient) *entraError {
 	switch u.Error {
 	case ErrorConsentRequired:
-		return "", errConsentRequired(cl.id, cl.name)
+		return errConsentRequired(cl.id, cl.name)
 	case ErrorMFARequired:
-		return "", errMFARequired(DatabricksResourceID, derivedID("ca-policy", s.tenant))
+		return errMFARequired(DatabricksResourceID, derivedID("ca-policy", s.tenant))
+	case ErrorMFAInteractionRequired:
+		return errMFAInteractionRequired(DatabricksResourceID, derivedID("ca-policy", s.tenant))
 	case ErrorInvalidGrant:
-		return "", errUserAssertionInvalid()
+		return errUserAssertionInvalid()
 	case ErrorUnavailable:
-		return "", errTemporarilyUnavailable()
+		return errTemporarilyUnavailable()
+	case ErrorThrottled:
+		return errThrottled(s.throttle)
 	}
+	return nil
+}
 
-	now := s.now()
-	claims := s.userClaims(u, 1, DatabricksResourceID, cl.id, cl.acr, []string{"user_impersonation"}, nil, now, now.Add(s.ttl))
-	if amr, ok := m["amr"]; ok { // the authentication methods of the original sign-in carry over
+// delegatedToken is the Databricks access token of an OBO or refresh answer: a v1 token
+// (the resource accepts v1), issued to the middle tier cl for user u.
+func (s *Server) delegatedToken(u User, cl tokenClient, amr any, now, exp time.Time) (string, *entraError) {
+	claims := s.userClaims(u, 1, DatabricksResourceID, cl.id, cl.acr, []string{"user_impersonation"}, nil, now, exp)
+	if amr != nil {
 		claims["amr"] = amr
 	}
 	tok, err := s.sign(claims, 1)
 	if err != nil {
-		return "", newEntraError(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
+		return "", errIssueToken()
 	}
 	return tok, nil
 }
 
+// checkDelegatedResource accepts the only delegated permission the middle tier has:
+// Databricks user_impersonation, asked for by name or through .default.
+func (s *Server) checkDelegatedResource(resource string, scopes []string) *entraError {
+	if !s.isDatabricks(resource) {
+		return errResourceNotFound(resource, s.tenant)
+	}
+	for _, sc := range scopes {
+		if sc != ".default" && !strings.EqualFold(sc, "user_impersonation") {
+			return errInvalidScope(resource + "/" + sc)
+		}
+	}
+	return nil
+}
+
 // clientCredentials issues an app-only token for the Databricks resource or the
 // flowbricks API (scope <resource>/.default).
-func (s *Server) clientCredentials(f url.Values, cl tokenClient, resource string, scopes []string, version int) (string, *entraError) {
+func (s *Server) clientCredentials(f url.Values, cl tokenClient, resource string, scopes []string, version int, now, exp time.Time) (string, *entraError) {
 	if version == 2 && !slices.Equal(scopes, []string{".default"}) {
 		return "", errClientCredentialsScope(f.Get("scope"))
 	}
-	now := s.now()
-	exp := now.Add(s.ttl)
 	var claims jwt.MapClaims
 	tokVersion := 1
 	switch {
@@ -439,7 +493,7 @@ func (s *Server) clientCredentials(f url.Values, cl tokenClient, resource string
 	}
 	tok, err := s.sign(claims, tokVersion)
 	if err != nil {
-		return "", newEntraError(http.StatusInternalServerError, "server_error", 50000, "There was an error issuing a token.")
+		return "", errIssueToken()
 	}
 	return tok, nil
 }

@@ -146,10 +146,11 @@ func (s *Server) mintVersionAudience(o MintOptions) (int, string, error) {
 	return version, aud, nil
 }
 
-// lifetime returns iat (= nbf) and exp for a token. ttl 0 means the server TTL.
+// lifetime returns iat (= nbf) and exp for a token. ttl 0 means the server's lifetime
+// (fixed, or drawn at random as Entra does).
 func (s *Server) lifetime(ttl time.Duration, notBefore time.Time) (time.Time, time.Time) {
 	if ttl == 0 {
-		ttl = s.ttl
+		ttl = s.tokenLifetime()
 	}
 	now := s.now()
 	exp := now.Add(ttl)
@@ -158,7 +159,7 @@ func (s *Server) lifetime(ttl time.Duration, notBefore time.Time) (time.Time, ti
 		iat = notBefore
 	}
 	if !iat.Before(exp) { // an already-expired token was still issued before it expired
-		iat = exp.Add(-s.ttl)
+		iat = exp.Add(-DefaultTokenTTLMin)
 	}
 	return iat, exp
 }
@@ -205,22 +206,27 @@ func (s *Server) userClaims(u User, version int, aud, clientApp, clientAuth stri
 }
 
 // appClaims are the claims of an app-only access token (client credentials / managed
-// identity), with the idtyp optional claim.
-// clientAuth is appidacr/azpacr: "1" client secret, "2" certificate or assertion.
+// identity). clientAuth is appidacr/azpacr: "1" client secret, "2" certificate or assertion.
 func (s *Server) appClaims(clientID, clientAuth string, version int, aud string, roles []string, iat, exp time.Time) jwt.MapClaims {
 	oid := s.ServicePrincipalObjectID(clientID)
 	c := jwt.MapClaims{
-		"aud":   aud,
-		"iat":   iat.Unix(),
-		"nbf":   iat.Unix(),
-		"exp":   exp.Unix(),
-		"aio":   opaque(40),
-		"idtyp": "app",
-		"oid":   oid,
-		"rh":    "0." + opaque(32),
-		"sub":   oid,
-		"tid":   s.tenant,
-		"uti":   opaque(16),
+		"aud": aud,
+		"iat": iat.Unix(),
+		"nbf": iat.Unix(),
+		"exp": exp.Unix(),
+		"aio": opaque(40),
+		"oid": oid,
+		"rh":  "0." + opaque(32),
+		"sub": oid,
+		"tid": s.tenant,
+		"uti": opaque(16),
+	}
+	// idtyp is an optional claim the resource app must ask for; without it an API can
+	// only tell an app token by roles without scp (optional-claims-reference.md: idtyp,
+	// "Special: only in app-only access tokens"). Only the flowbricks API's request is
+	// modelled; what Databricks and AzureADTokenExchange ask for is not documented.
+	if s.idtyp && s.isAPI(aud) {
+		c["idtyp"] = "app"
 	}
 	if len(roles) > 0 {
 		c["roles"] = slices.Clone(roles)

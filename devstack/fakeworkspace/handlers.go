@@ -154,9 +154,14 @@ func (s *Server) runNow(c *call) {
 	}
 
 	s.mu.Lock()
-	key := ""
-	if req.IdempotencyToken != "" {
-		key = strings.ToLower(c.name) + "\x00" + req.IdempotencyToken
+	// The token is remembered for the whole workspace, not per caller or job: Databricks
+	// documents no narrower scope ("If a run with the provided token already exists, the
+	// request does not create a new run but returns the ID of the existing run instead",
+	// RunNow.IdempotencyToken in databricks-sdk-go service/jobs/model.go and the Jobs API
+	// reference), so the fake takes the strictest reading. A client that reuses a token
+	// across users or jobs gets someone else's run here, as it may in production.
+	key := req.IdempotencyToken
+	if key != "" {
 		if existing, ok := s.idem[key]; ok {
 			s.stats.IdempotentReplays++
 			s.mu.Unlock()
@@ -483,12 +488,15 @@ func (s *Server) jobsGet(c *call) {
 	writeJSON(c.w, http.StatusOK, jobView(j, true))
 }
 
+// listJobsJSON is jobs.ListJobsResponse of the Jobs API 2.2 (databricks-sdk-go service/jobs/model.go;
+// the same fields in the JavaScript SDK's jobs.v2 ListJobsResponse): has_more ("If true,
+// additional jobs matching the provided filter are available for listing") next to the page tokens.
+// The SDK's iterator pages on next_page_token; has_more is for clients that stop on it.
 type listJobsJSON struct {
 	Jobs          []jobJSON `json:"jobs,omitempty"`
+	HasMore       bool      `json:"has_more,omitempty"`
 	NextPageToken string    `json:"next_page_token,omitempty"`
 	PrevPageToken string    `json:"prev_page_token,omitempty"`
-	// No "has_more": Jobs API 2.2 dropped it from jobs/list (Airflow's hook notes the same); clients
-	// must page on next_page_token, which is what the SDK's iterator does.
 }
 
 func (s *Server) jobsList(c *call) {
@@ -556,6 +564,7 @@ func (s *Server) jobsList(c *call) {
 	}
 	if end < len(visible) && end > start {
 		out.NextPageToken = encodePageToken('n', visible[end-1].JobID)
+		out.HasMore = true
 	}
 	if start > 0 && end > start {
 		out.PrevPageToken = encodePageToken('p', visible[start].JobID)

@@ -199,32 +199,42 @@ func TestGetOutputOfASingleTaskJob(t *testing.T) {
 	}
 }
 
-func TestIdempotencyTokenReturnsTheSameRunForTheSamePrincipal(t *testing.T) {
+// TestIdempotencyTokenIsScopedToTheWorkspace: a token names one run in the whole workspace,
+// whoever sends it and for whichever job (the strictest reading of the Jobs API reference,
+// which documents no narrower scope).
+func TestIdempotencyTokenIsScopedToTheWorkspace(t *testing.T) {
 	h := newHarness(t, testConfig())
 	first := h.runNow("alice", jobs.RunNow{JobId: 1, IdempotencyToken: "fb-token-1"})
 	cases := []struct {
 		name    string
 		user    string
+		job     int64
 		token   string
 		sameRun bool
 	}{
-		{"same principal, same token", "alice", "fb-token-1", true},
-		{"same principal, same token, later", "alice", "fb-token-1", true},
-		{"other principal, same token", "sp", "fb-token-1", false},
-		{"same principal, other token", "alice", "fb-token-2", false},
+		{"same principal, same token", "alice", 1, "fb-token-1", true},
+		{"same principal, same token, later", "alice", 1, "fb-token-1", true},
+		{"other principal, same token: the first principal's run", "sp", 1, "fb-token-1", true},
+		{"same token for another job: still the first run", "alice", 2, "fb-token-1", true},
+		{"same principal, other token", "alice", 1, "fb-token-2", false},
+		{"other principal, other token", "sp", 1, "fb-token-3", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h.clk.Advance(10 * time.Second) // also after the first run terminated
-			got := h.runNow(c.user, jobs.RunNow{JobId: 1, IdempotencyToken: c.token})
+			got := h.runNow(c.user, jobs.RunNow{JobId: c.job, IdempotencyToken: c.token})
 			if (got == first) != c.sameRun {
 				t.Errorf("run %d, first run %d; want same=%v", got, first, c.sameRun)
 			}
 		})
 	}
 	st := h.ws.Stats()
-	if st.RunsCreated != 3 || st.IdempotentReplays != 2 {
-		t.Errorf("runs_created %d, idempotent_replays %d; want 3, 2", st.RunsCreated, st.IdempotentReplays)
+	if st.RunsCreated != 3 || st.IdempotentReplays != 4 {
+		t.Errorf("runs_created %d, idempotent_replays %d; want 3, 4", st.RunsCreated, st.IdempotentReplays)
+	}
+	// The token does not let a principal past the permission check on the job it names.
+	if _, err := h.jobs.RunNow(h.as("bob"), jobs.RunNow{JobId: 1, IdempotencyToken: "fb-token-1"}); !errors.Is(err, apierr.ErrPermissionDenied) {
+		t.Errorf("a principal without Can Manage Run replaying a token: %v, want PERMISSION_DENIED", err)
 	}
 
 	_, err := h.jobs.RunNow(h.as("alice"), jobs.RunNow{JobId: 1, IdempotencyToken: strings.Repeat("x", 65)})

@@ -113,7 +113,7 @@ type Server struct {
 	nextRunID int64
 	runs      map[int64]*run    // job run id → run
 	taskRuns  map[int64]taskRef // task run id → task of a run
-	idem      map[string]*run   // principal + "\x00" + idempotency token → run
+	idem      map[string]*run   // idempotency token → run, workspace-wide (see runNow)
 	faults    []*activeFault
 	stats     Stats
 	tokens    map[[32]byte]struct{}

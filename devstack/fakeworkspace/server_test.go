@@ -72,14 +72,18 @@ func TestListJobsPagesWithTheSDKIterator(t *testing.T) {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
-	t.Run("pages carry next and prev tokens but no has_more", func(t *testing.T) {
+	t.Run("pages carry next and prev tokens, and has_more while there is a next page", func(t *testing.T) {
 		_, _, first := h.rawJSON("GET", PathJobsList+"?limit=5", "tok-alice", "")
 		next, _ := first["next_page_token"].(string)
-		if next == "" || first["has_more"] != nil || first["prev_page_token"] != nil {
+		if next == "" || first["has_more"] != true || first["prev_page_token"] != nil {
 			t.Fatalf("first page: %v", first)
 		}
 		_, _, second := h.rawJSON("GET", PathJobsList+"?limit=5&page_token="+next, "tok-alice", "")
 		prev, _ := second["prev_page_token"].(string)
+		_, _, all := h.rawJSON("GET", PathJobsList+"?limit=100", "tok-alice", "")
+		if all["has_more"] != nil || all["next_page_token"] != nil {
+			t.Errorf("the last page has neither has_more nor next_page_token: %v", all)
+		}
 		_, _, back := h.rawJSON("GET", PathJobsList+"?limit=5&page_token="+prev, "tok-alice", "")
 		if fmt.Sprint(back["jobs"]) != fmt.Sprint(first["jobs"]) {
 			t.Errorf("prev_page_token of page 2 did not lead back to page 1")

@@ -2,11 +2,13 @@ package hoststandin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +37,15 @@ type frontEnd struct {
 	app       *app
 	target    string // 127.0.0.1:<port>
 	bodyLimit int64
+	gate      handlerGate
 	log       *log.Logger
 	proxy     *httputil.ReverseProxy
+}
+
+// handlerGate tells whether the handler can be called (it may be restarting, or the host may have given up).
+type handlerGate interface {
+	stopped() bool                          // the host gave up restarting the handler
+	awaitHandler(ctx context.Context) error // waits while the handler restarts
 }
 
 // invocation is one function call; it travels in the request context from ServeHTTP to the proxy hooks,
@@ -49,8 +58,8 @@ type invocation struct {
 
 type invocationKey struct{}
 
-func newFrontEnd(a *app, target string, bodyLimit int64, transport http.RoundTripper, logger *log.Logger) *frontEnd {
-	f := &frontEnd{app: a, target: target, bodyLimit: bodyLimit, log: logger}
+func newFrontEnd(a *app, target string, bodyLimit int64, transport http.RoundTripper, gate handlerGate, logger *log.Logger) *frontEnd {
+	f := &frontEnd{app: a, target: target, bodyLimit: bodyLimit, gate: gate, log: logger}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:      f.rewrite,
 		Transport:    transport,
@@ -61,6 +70,15 @@ func newFrontEnd(a *app, target string, bodyLimit int64, transport http.RoundTri
 }
 
 func (f *frontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.gate.stopped() {
+		// The host shut down after the handler's last crash (HttpFunctionInvocationDispatcher.
+		// RestartWorkerChannel → StopApplication); while it is not running HostAvailabilityCheckMiddleware
+		// answers every request 503 "Function host is not running." (func start exits instead).
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "Function host is not running.")
+		return
+	}
 	// This is the Functions host's own default page (HomepageMiddleware), served before function routes;
 	// it is not the handler's GET / (the host probes that one directly on the handler's port).
 	if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
@@ -90,7 +108,24 @@ func (f *frontEnd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Same wording as func start, so logs read alike; no query string or headers (they may carry secrets).
 	f.log.Printf("Executing 'Functions.%s' (Reason='This function was programmatically called via the host APIs.', Id=%s)", fn.name, inv.id)
 	start := time.Now()
-	f.proxy.ServeHTTP(w, r.WithContext(ctx))
+	switch err := f.gate.awaitHandler(ctx); {
+	case errors.Is(err, errGaveUp):
+		inv.err = err
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, "Function host is not running.")
+	case err != nil:
+		f.proxyError(w, r.WithContext(ctx), err)
+	case slices.Contains(r.TransferEncoding, "chunked"):
+		// The host copies every request header onto the HttpRequestMessage, Transfer-Encoding included,
+		// but the body only with a Content-Length (HttpRequestExtensions.ToHttpRequestMessage). .NET then
+		// refuses to send it: "'Transfer-Encoding: chunked' header can not be used when content object is
+		// not specified" (dotnet/runtime SocketsHttpHandler.ValidateAndNormalizeRequest), an
+		// HttpRequestException that fails the invocation before anything reaches the handler.
+		f.proxyError(w, r.WithContext(ctx), errChunkedWithoutContent)
+	default:
+		f.proxy.ServeHTTP(w, r.WithContext(ctx))
+	}
 	outcome := "Succeeded"
 	if inv.err != nil {
 		outcome = "Failed"
@@ -125,7 +160,10 @@ func (f *frontEnd) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.Path, out.URL.RawPath = in.URL.Path, in.URL.RawPath
 	}
 	out.URL.RawQuery = joinQuery(in.URL.RawQuery)
-	out.Host = "" // Host: 127.0.0.1:<port>, the URL the host calls
+	// Host: the caller's, i.e. the app's public host name. ToHttpRequestMessage copies the Host header with
+	// the others (TryAddWithoutValidation), and .NET sends an explicit Host header instead of the request
+	// URI's authority (dotnet/runtime SocketsHttpHandler HttpConnection: request.Headers.Host wins).
+	out.Host = in.Host
 
 	out.Header = forwardHeaders(in.Header)
 	out.Header.Set(headerInvocationID, inv.id)
@@ -138,7 +176,7 @@ func (f *frontEnd) rewrite(pr *httputil.ProxyRequest) {
 	out.Header.Set("User-Agent", ua)
 
 	// Body: copied only if Content-Length > 0, together with Content-Length and Content-Type. A chunked
-	// body (no Content-Length) is dropped (research §1.3).
+	// request never gets here (ServeHTTP fails it like the host).
 	out.TransferEncoding, out.Trailer, out.Close = nil, nil, false
 	if in.ContentLength > 0 {
 		out.ContentLength = in.ContentLength
@@ -160,6 +198,8 @@ func (f *frontEnd) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	w.WriteHeader(http.StatusInternalServerError)
 }
+
+var errChunkedWithoutContent = errors.New("'Transfer-Encoding: chunked' header can not be used when content object is not specified")
 
 // requestHeadersNotCopied are left out when copying the caller's headers.
 //   - Content headers: .NET keeps them on HttpContent, so the host's TryAddWithoutValidation on the

@@ -5,8 +5,10 @@
 // shared/research/functions-and-flows.md §1: it reads host.json and */function.json, starts the executable
 // named there with FUNCTIONS_CUSTOMHANDLER_PORT and friends, waits until the handler answers GET /, and then
 // serves the functions' routes in forwarding mode (enableForwardingHttpRequest), copying and dropping the
-// same parts of each request as the host. Whatever it does not emulate (payload or proxying mode, non-HTTP
-// bindings, route constraints) it refuses with an error wrapping ErrUnsupported.
+// same parts of each request as the host and failing what the host fails (a chunked request body). It
+// restarts a handler that crashes and gives up like the host does (supervise.go). Whatever it does not
+// emulate (payload or proxying mode, non-HTTP bindings, route constraints) it refuses with an error
+// wrapping ErrUnsupported.
 //
 // It is a test double for local runs; it is never linked into the handler.
 package hoststandin
@@ -36,7 +38,9 @@ type Options struct {
 	Listen         string        // "127.0.0.1:7071" (default); an empty host (":0") means 127.0.0.1
 	Env            []string      // extra environment for the child (like local.settings.json Values), appended to os.Environ()
 	Stdout, Stderr io.Writer     // where the child's output goes (the host captures it); the stand-in logs to Stderr
-	StartTimeout   time.Duration // default 30s (the host's InitializationTimeout)
+	StartTimeout   time.Duration // default 30s (the host's InitializationTimeout), also for restarts
+
+	now func() time.Time // clock of the restart error window; tests set it, default time.Now
 }
 
 // Errors returned by Start when the handler does not come up. Test with errors.Is.
@@ -47,38 +51,61 @@ var (
 
 const (
 	defaultListen       = "127.0.0.1:7071"
-	defaultStartTimeout = 30 * time.Second // HttpWorkerOptions.InitializationTimeout (research §1.2)
+	defaultStartTimeout = 30 * time.Second // HttpWorkerOptions.InitializationTimeout
 	readyPollInterval   = 25 * time.Millisecond
 	pipeWaitDelay       = 2 * time.Second // bound on copying the child's output after it exits
 	killWait            = 5 * time.Second // bound on reaping the child after SIGKILL
 )
 
-// Host is a running stand-in: the handler process and the HTTP front end.
+// Host is a running stand-in: the handler process (restarted when it crashes) and the HTTP front end.
 type Host struct {
 	url        string
 	handlerURL string
 	exe        string
-	cmd        *exec.Cmd
+	app        *app
+	env        []string // the handler's environment, the same for every restart
+	stdout     io.Writer
+	stderr     io.Writer
 	log        *log.Logger
 	srv        *http.Server
 	transport  *http.Transport
+	timeout    time.Duration    // InitializationTimeout, for restarts too
+	now        func() time.Time // the clock of the restart error window
 
-	done    chan struct{} // closed when the child has exited and been reaped
-	exitErr error         // cmd.Wait's result; read only after done is closed
-	closing atomic.Bool
+	ctx         context.Context // the stand-in's lifetime: cancelled by Close
+	cancel      context.CancelFunc
+	supervising chan struct{} // closed when the supervisor has returned
+	closing     atomic.Bool
+
+	mu       sync.Mutex
+	cur      *worker       // the handler process the front end calls
+	ready    chan struct{} // closed once cur answers GET /; a new one on every restart
+	gaveUp   chan struct{} // closed when the host gave up restarting the handler
+	failures []time.Time   // the error bucket (HttpFunctionInvocationDispatcher._invokerErrors)
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
+// worker is one handler process.
+type worker struct {
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the child has exited and been reaped
+	exitErr error         // cmd.Wait's result; read only after done is closed
+}
+
 // Start reads the app in o.AppRoot, starts the handler, waits until it answers GET / and serves the
-// function routes on o.Listen. ctx bounds start-up only; stop the host with Close.
+// function routes on o.Listen. ctx bounds start-up only; stop the host with Close. A handler that crashes
+// later is restarted the way the Functions host restarts it (see supervise).
 func Start(ctx context.Context, o Options) (*Host, error) {
 	if o.Listen == "" {
 		o.Listen = defaultListen
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = defaultStartTimeout
+	}
+	if o.now == nil {
+		o.now = time.Now
 	}
 	stdout, stderr := lockedOutputs(o.Stdout, o.Stderr)
 	logw := io.Writer(io.Discard)
@@ -114,7 +141,8 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	}
 	port := a.port
 	if port == 0 {
-		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it (research §1.2).
+		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it. The host
+		// picks it once (HttpWorkerOptionsSetup) and every restarted handler gets the same one.
 		if port, err = freeLoopbackPort(); err != nil {
 			ln.Close()
 			return nil, err
@@ -125,29 +153,29 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	// Environment of the handler (research §1.2): the host's own environment (process + app settings)
 	// plus the port and worker id under both the customHandler and the legacy httpWorker names.
 	workerID := uuid.NewString()
-	cmd := exec.Command(exe, a.args...)
-	cmd.Dir = a.workingDir
-	cmd.Env = append(env,
+	env = append(env,
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+workerID,
 		"FUNCTIONS_HTTPWORKER_PORT="+strconv.Itoa(port),
 		"FUNCTIONS_HTTPWORKER_ID="+workerID,
 		"FUNCTIONS_APP_ROOT_PATH="+a.root,
 	)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = pipeWaitDelay
-	if err := cmd.Start(); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("start handler %s: %w", exe, err)
-	}
-
+	life, cancel := context.WithCancel(context.Background())
 	h := &Host{
 		url:        "http://" + ln.Addr().String(),
 		handlerURL: "http://" + target,
 		exe:        exe,
-		cmd:        cmd,
+		app:        a,
+		env:        env,
+		stdout:     stdout,
+		stderr:     stderr,
 		log:        logger,
-		done:       make(chan struct{}),
+		timeout:    o.StartTimeout,
+		now:        o.now,
+		ctx:        life,
+		cancel:     cancel,
+		ready:      make(chan struct{}),
+		gaveUp:     make(chan struct{}),
 		// The host's client to the handler: no proxy, no automatic decompression (.NET HttpClient's
 		// defaults), redirects are never followed because ReverseProxy uses the transport directly.
 		transport: &http.Transport{
@@ -158,17 +186,24 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
-	go h.reap()
-	logger.Printf("started handler %s (pid %d) on %s", exe, cmd.Process.Pid, h.handlerURL)
-
-	if err := h.waitReady(ctx, o.StartTimeout); err != nil {
-		h.kill()
+	w, err := h.startWorker()
+	if err != nil {
+		cancel()
 		ln.Close()
 		return nil, err
 	}
+	if err := h.waitReady(ctx, w, o.StartTimeout); err != nil {
+		h.kill(w)
+		cancel()
+		ln.Close()
+		return nil, err
+	}
+	close(h.ready)
+	h.supervising = make(chan struct{})
+	go h.supervise(w)
 
 	h.srv = &http.Server{
-		Handler:           newFrontEnd(a, target, bodyLimit, h.transport, logger),
+		Handler:           newFrontEnd(a, target, bodyLimit, h.transport, h, logger),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          logger,
 	}
@@ -191,40 +226,73 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 func (h *Host) URL() string { return h.url }
 
 // HandlerURL is the handler's own address, http://127.0.0.1:<FUNCTIONS_CUSTOMHANDLER_PORT>, for calls that
-// bypass the host (benchmarks).
+// bypass the host (benchmarks). It stays the same across restarts.
 func (h *Host) HandlerURL() string { return h.handlerURL }
 
-// Pid is the handler's process id.
-func (h *Host) Pid() int { return h.cmd.Process.Pid }
+// Pid is the process id of the current handler process (a restarted handler has a new one).
+func (h *Host) Pid() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cur.cmd.Process.Pid
+}
 
-// Close stops serving (in-flight requests may finish until ctx is done), sends SIGTERM to the handler and
-// waits for it to exit, and sends SIGKILL when ctx is done first. It is safe to call more than once and
-// after the handler has died on its own. It returns an error only if the handler could not be stopped.
+// GaveUp is closed when the handler crashed ErrorEventsThreshold times in a row and the stand-in stopped
+// restarting it; the Functions host shuts down then, and every request is answered 503.
+func (h *Host) GaveUp() <-chan struct{} { return h.gaveUp }
+
+// Close stops serving (in-flight requests may finish until ctx is done), stops restarting the handler,
+// sends SIGTERM to it and waits for it to exit, and sends SIGKILL when ctx is done first. It is safe to
+// call more than once and after the handler has died on its own. It returns an error only if the handler
+// could not be stopped.
 func (h *Host) Close(ctx context.Context) error {
 	h.closeOnce.Do(func() {
 		h.closing.Store(true)
 		if err := h.srv.Shutdown(ctx); err != nil {
 			_ = h.srv.Close() // deadline reached: cut the remaining connections
 		}
-		h.closeErr = h.stop(ctx)
+		h.cancel()
+		<-h.supervising // it returns promptly once h.ctx is done; it never blocks on a child
+		h.mu.Lock()
+		w := h.cur
+		h.mu.Unlock()
+		h.closeErr = h.stop(ctx, w)
 		h.transport.CloseIdleConnections()
 	})
 	return h.closeErr
 }
 
+// startWorker starts a handler process and makes it the current one.
+func (h *Host) startWorker() (*worker, error) {
+	cmd := exec.Command(h.exe, h.app.args...)
+	cmd.Dir = h.app.workingDir
+	cmd.Env = h.env
+	cmd.Stdout, cmd.Stderr = h.stdout, h.stderr
+	cmd.WaitDelay = pipeWaitDelay
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start handler %s: %w", h.exe, err)
+	}
+	w := &worker{cmd: cmd, done: make(chan struct{})}
+	go h.reap(w)
+	h.mu.Lock()
+	h.cur = w
+	h.mu.Unlock()
+	h.log.Printf("started handler %s (pid %d) on %s", h.exe, cmd.Process.Pid, h.handlerURL)
+	return w, nil
+}
+
 // reap waits for the child and records how it ended.
-func (h *Host) reap() {
-	err := h.cmd.Wait()
-	h.exitErr = err
-	close(h.done)
+func (h *Host) reap(w *worker) {
+	err := w.cmd.Wait()
+	w.exitErr = err
+	close(w.done)
 	if !h.closing.Load() {
-		h.log.Printf("handler process %d exited: %s", h.cmd.Process.Pid, exitStatus(err))
+		h.log.Printf("handler process %d exited: %s", w.cmd.Process.Pid, exitStatus(err))
 	}
 }
 
 // waitReady sends GET / to the handler every 25 ms until any HTTP response arrives (research §1.2), the
 // child exits, or the timeout or ctx ends.
-func (h *Host) waitReady(ctx context.Context, timeout time.Duration) error {
+func (h *Host) waitReady(ctx context.Context, w *worker, timeout time.Duration) error {
 	pollCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{
@@ -245,13 +313,13 @@ func (h *Host) waitReady(ctx context.Context, timeout time.Duration) error {
 			return nil
 		}
 		select { // an exit takes priority over the deadline: it is the better explanation
-		case <-h.done:
-			return h.exitedError()
+		case <-w.done:
+			return h.exitedError(w)
 		default:
 		}
 		select {
-		case <-h.done:
-			return h.exitedError()
+		case <-w.done:
+			return h.exitedError(w)
 		case <-pollCtx.Done():
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("waiting for handler %s: %w", h.exe, err)
@@ -262,42 +330,41 @@ func (h *Host) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-func (h *Host) exitedError() error {
-	return fmt.Errorf("%w: %s (pid %d): %s", ErrHandlerExited, h.exe, h.cmd.Process.Pid, exitStatus(h.exitErr))
+func (h *Host) exitedError(w *worker) error {
+	return fmt.Errorf("%w: %s (pid %d): %s", ErrHandlerExited, h.exe, w.cmd.Process.Pid, exitStatus(w.exitErr))
 }
 
 // stop sends SIGTERM, waits until the child exits or ctx is done, then SIGKILL.
-func (h *Host) stop(ctx context.Context) error {
+func (h *Host) stop(ctx context.Context, w *worker) error {
 	select {
-	case <-h.done:
+	case <-w.done:
 		return nil
 	default:
 	}
-	if err := h.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		h.log.Printf("SIGTERM to handler pid %d: %v", h.cmd.Process.Pid, err)
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		h.log.Printf("SIGTERM to handler pid %d: %v", w.cmd.Process.Pid, err)
 	}
 	select {
-	case <-h.done:
+	case <-w.done:
 		return nil
 	case <-ctx.Done():
 	}
-	h.log.Printf("handler pid %d still running at the deadline; sending SIGKILL", h.cmd.Process.Pid)
-	return h.kill()
+	h.log.Printf("handler pid %d still running at the deadline; sending SIGKILL", w.cmd.Process.Pid)
+	return h.kill(w)
 }
 
 // kill sends SIGKILL and waits (bounded) until the child is reaped.
-func (h *Host) kill() error {
-	h.closing.Store(true)
-	if err := h.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		h.log.Printf("SIGKILL to handler pid %d: %v", h.cmd.Process.Pid, err)
+func (h *Host) kill(w *worker) error {
+	if err := w.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		h.log.Printf("SIGKILL to handler pid %d: %v", w.cmd.Process.Pid, err)
 	}
 	timer := time.NewTimer(killWait)
 	defer timer.Stop()
 	select {
-	case <-h.done:
+	case <-w.done:
 		return nil
 	case <-timer.C:
-		return fmt.Errorf("handler pid %d still running %s after SIGKILL", h.cmd.Process.Pid, killWait)
+		return fmt.Errorf("handler pid %d still running %s after SIGKILL", w.cmd.Process.Pid, killWait)
 	}
 }
 

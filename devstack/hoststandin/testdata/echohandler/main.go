@@ -11,13 +11,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// Echo is the answer to every request except GET / and /api/redirect.
+// Echo is the answer to every request except GET /, POST /api/exit and /api/redirect.
 type Echo struct {
 	Method           string              `json:"method"`
 	Path             string              `json:"path"`
@@ -60,6 +61,12 @@ func main() {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		probes.Add(1)
 		fmt.Fprintln(w, "ready")
+	})
+	// POST /api/exit?code=N ends the process with status N in the middle of the call, like a crash.
+	mux.HandleFunc("POST /api/exit", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		fmt.Fprintf(os.Stderr, "echohandler: exiting with status %d on request\n", code)
+		os.Exit(code)
 	})
 	mux.HandleFunc("/api/redirect", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/api/elsewhere")
