@@ -526,10 +526,12 @@ func (v *Validator) checkClaims(ks *keyState, c *entraClaims) (Principal, error)
 		p.AppID = firstNonEmpty(c.Appid, c.Azp)
 	}
 
-	// idtyp=app is the reliable marker when the app registration emits it; otherwise an app-only
-	// token is recognised by having roles and no scp. A token with neither is treated as a
-	// delegated token and fails the scope check.
-	if c.Idtyp == "app" || (c.Scp == "" && len(c.Roles) > 0) {
+	// idtyp=app is the reliable marker when the app registration emits it (an optional claim,
+	// off by default); otherwise an app-only token is recognised by having no scp and either
+	// roles or an allow-listed app caller as its client — the latter so that an app caller whose
+	// role assignment is missing hears that (403 app_caller_not_allowed), not "scope missing". Any
+	// other token without scp is treated as delegated and fails the scope check.
+	if c.Idtyp == "app" || (c.Scp == "" && (len(c.Roles) > 0 || slices.Contains(v.appCallers, strings.ToLower(p.AppID)))) {
 		p.Kind = App
 		return p, v.checkAppCaller(p)
 	}
