@@ -1,28 +1,17 @@
 // Command handler is flowbricks' Azure Functions custom handler: the executable host.json names.
 // The Functions host starts it with FUNCTIONS_CUSTOMHANDLER_PORT and forwards every HTTP request
-// to it. This package only wires the internal packages together.
+// to it. Everything it does is in internal/app; this package only runs it.
 package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/flowbricks/flowbricks/internal/api"
-	"github.com/flowbricks/flowbricks/internal/config"
-	"github.com/flowbricks/flowbricks/internal/databricks"
-	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/app"
 )
 
 func main() {
@@ -34,193 +23,8 @@ func main() {
 	}
 }
 
-// requestTimeout bounds one request end to end; writeTimeout must be longer so the problem
-// response for a timed-out request can still be written.
-const (
-	requestTimeout  = 60 * time.Second
-	writeTimeout    = requestTimeout + 10*time.Second
-	shutdownTimeout = 10 * time.Second
-)
-
-// run starts the handler and serves until ctx is cancelled (SIGTERM from the Functions host),
-// then drains in-flight requests. It makes no network call before serving: keys, discovery
-// documents and tokens are fetched on first use.
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stdout)
-	warnAboutSettings(cfg, logger)
-
-	handler, cleanup, err := newHandler(cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("listen on %s port %d: %w", config.EnvPort, cfg.Port, err)
-	}
-	srv := newHTTPServer(handler)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info().Str("addr", ln.Addr().String()).Str("databricks_host", cfg.DatabricksHost).
-		Str("credential", string(cfg.Credential)).Int("app_callers", len(cfg.AppCallers)).
-		Int("client_apps", len(cfg.ClientApps)).Msg("flowbricks ready")
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info().Msg("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
-
-// warnAboutSettings logs, at start-up, settings that work but leave a door open.
-func warnAboutSettings(cfg config.Config, logger zerolog.Logger) {
-	if len(cfg.ClientApps) == 0 {
-		// Any app registration in the tenant can ask users to consent to this API's scope, or be
-		// consented by an admin, and then present their tokens here (docs/admin-guide.md, "Which
-		// client applications may act for a user").
-		logger.Warn().Str("setting", config.EnvClientApps).Msg(config.EnvClientApps + " is empty: any client application in the " +
-			"tenant that obtains a token for this API can act as its users; set it to the client ids of the connector and of " +
-			"the Power Platform clients you use (docs/deploy.md#client-applications-allowed-to-act-for-users)")
-	}
-}
-
-// newHTTPServer bounds every phase of a connection, so a slow or stuck client cannot hold the
-// handler's resources: headers and body must arrive in time, the answer to a request that hit
-// requestTimeout can still be written, idle keep-alive connections are closed.
-func newHTTPServer(handler http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
-}
-
-// databricksOptions are the Jobs API client settings for one workspace host: every call (the
-// SDK's retries of 429/503 included) ends within the configured upstream timeout.
-func databricksOptions(cfg config.Config, host string, transport http.RoundTripper) databricks.Options {
-	return databricks.Options{
-		Host:           host,
-		Transport:      transport,
-		RequestTimeout: cfg.UpstreamTimeout,
-		RetryTimeout:   min(cfg.UpstreamTimeout, databricks.DefaultRetryTimeout),
-	}
-}
-
-// newHandler builds the HTTP surface and everything behind it.
-func newHandler(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error) {
-	entraHTTP := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
-	validator, err := entra.NewValidator(entra.ValidatorOptions{
-		AuthorityHost: cfg.AuthorityHost,
-		TenantID:      cfg.TenantID,
-		Audiences:     cfg.Audiences,
-		Scope:         cfg.Scope,
-		AppRole:       cfg.AppRole,
-		AppCallers:    cfg.AppCallers,
-		ClientApps:    cfg.ClientApps,
-		HTTPClient:    entraHTTP,
-		Logger:        logger,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	exchanger, err := entra.NewExchanger(entra.ExchangerOptions{
-		AuthorityHost: cfg.AuthorityHost,
-		TenantID:      cfg.TenantID,
-		ClientID:      cfg.ClientID,
-		Credential: entra.CredentialOptions{
-			ClientSecret:            entra.Token(cfg.ClientSecret),
-			CertificatePath:         cfg.CertificatePath,
-			CertificatePassword:     entra.Token(cfg.CertificatePassword),
-			ManagedIdentityClientID: cfg.ManagedIdentityClient,
-		},
-		Scope:      config.DatabricksScope,
-		HTTPClient: entraHTTP,
-		Logger:     logger,
-	})
-	if err != nil {
-		validator.Close()
-		return nil, nil, err
-	}
-	workspaces := make(map[string]api.Jobs, len(cfg.Workspaces))
-	transport := newDatabricksTransport()
-	for name, host := range cfg.Workspaces {
-		client, err := databricks.New(databricksOptions(cfg, host, transport))
-		if err != nil {
-			validator.Close()
-			return nil, nil, fmt.Errorf("workspace %s: %w", name, err)
-		}
-		workspaces[name] = client
-	}
-	h := api.NewServer(api.Deps{
-		Config:         cfg,
-		Logger:         logger,
-		Auth:           validator,
-		Exchanger:      exchanger,
-		Workspaces:     workspaces,
-		RequestTimeout: requestTimeout,
-	})
-	return h, func() { _ = validator.Close() }, nil
-}
-
-// newTransport keeps connections to Entra ID and Databricks alive between requests; the
-// default transport keeps only two idle connections per host, too few under a burst of flows.
-func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
-	t.IdleConnTimeout = 90 * time.Second
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 60 * time.Second
-	return t
-}
-
-// newDatabricksTransport is newTransport speaking HTTP/1.1 only. Every request a flow makes is
-// one Jobs API call, so Databricks traffic is many small concurrent requests: over HTTP/2 they
-// share one connection and Go's HTTP/2 client (stream bookkeeping, HPACK, flow control, handoffs
-// between the caller and the connection's goroutines) cost the handler about 10% more CPU per
-// get-run than HTTP/1.1 keep-alive connections, measured with `devstack bench` (an interleaved
-// A/B of both handlers under the same load: docs/performance.md). Up to MaxIdleConnsPerHost
-// connections stay open, so a warm request still makes no TLS handshake.
-func newDatabricksTransport() *http.Transport {
-	t := newTransport()
-	t.ForceAttemptHTTP2 = false
-	t.Protocols = new(http.Protocols)
-	t.Protocols.SetHTTP1(true)
-	// Clone copied DefaultTransport's HTTP/2 set-up: its ALPN list offers "h2" and its
-	// TLSNextProto would take over a connection on which the server chose h2. Both must go, or a
-	// server that prefers h2 gets HTTP/1.1 spoken on an h2 connection.
-	if t.TLSClientConfig == nil {
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	t.TLSClientConfig.NextProtos = nil
-	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	return t
-}
-
-func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {
-	level, err := zerolog.ParseLevel(cfg.LogLevel)
-	if err != nil {
-		level = zerolog.InfoLevel
-	}
-	var w io.Writer = stdout
-	if cfg.LogFormat == "console" {
-		w = zerolog.ConsoleWriter{Out: stdout, TimeFormat: time.RFC3339, NoColor: true}
-	}
-	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "flowbricks").Logger()
+// run serves until ctx is cancelled. The arguments are unused: the Functions host configures a
+// custom handler through its environment only. Log lines go to stdout, which the host captures.
+func run(ctx context.Context, _ []string, getenv func(string) string, stdout, _ io.Writer) error {
+	return app.Run(ctx, getenv, stdout)
 }
