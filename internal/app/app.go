@@ -12,7 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-		"strconv"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
