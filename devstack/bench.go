@@ -41,6 +41,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/entra"
 )
@@ -600,7 +601,7 @@ func (b *benchRun) exchangeForDirect(ctx context.Context) error {
 		TenantID:      fx.TenantID,
 		ClientID:      fx.API.ClientID,
 		Credential:    entra.CredentialOptions{ClientSecret: entra.Token(fx.API.ClientSecret)},
-		Scope:         config.DatabricksScope,
+		Scope:         azure.DatabricksScope,
 		HTTPClient:    &http.Client{Timeout: 30 * time.Second, Transport: benchTransport(b.s.CA.ClientTLSConfig(), true)},
 		CacheSize:     b.o.Users,
 	})

@@ -29,6 +29,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/internal/api"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
@@ -121,7 +122,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 			if p, ok := verified.Load(token); ok {
 				return p.(fakeworkspace.Principal), nil
 			}
-			c, err := env.entra.Verify(token, config.DatabricksAppID)
+			c, err := env.entra.Verify(token, azure.DatabricksAppID)
 			if err != nil {
 				return fakeworkspace.Principal{}, err
 			}
@@ -167,7 +168,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 		TenantID:      benchTenant,
 		ClientID:      benchClientID,
 		Credential:    entra.CredentialOptions{ClientSecret: benchSecret},
-		Scope:         config.DatabricksScope,
+		Scope:         azure.DatabricksScope,
 		HTTPClient:    entraHTTP,
 		Logger:        logger,
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowbricks/flowbricks/internal/api"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
@@ -148,7 +149,7 @@ func New(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error)
 			CertificatePassword:     entra.Token(cfg.CertificatePassword),
 			ManagedIdentityClientID: cfg.ManagedIdentityClient,
 		},
-		Scope:      config.DatabricksScope,
+		Scope:      azure.DatabricksScope,
 		HTTPClient: entraHTTP,
 		Logger:     logger,
 	})

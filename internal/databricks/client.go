@@ -39,10 +39,12 @@ const (
 	// outputConcurrency bounds the get-output calls RunOutputs makes at once
 	// for one run, so a 100-task run cannot burst 100 requests.
 	outputConcurrency = 4
-
-	// maxIdempotencyToken is Databricks' limit for run-now idempotency_token.
-	maxIdempotencyToken = 64
 )
+
+// MaxIdempotencyToken is Databricks' limit on a run-now idempotency_token, in characters (Jobs
+// API 2.2 run-now reference). RunNow refuses a longer one; the HTTP surface checks it first so a
+// bad request costs no upstream call.
+const MaxIdempotencyToken = 64
 
 // Options configure a [Client].
 type Options struct {

@@ -24,6 +24,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/flowbricks/flowbricks/internal/azure"
 )
 
 // testClock is a settable clock that starts at the real time (MSAL computes expiries from the
@@ -132,7 +134,7 @@ func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 			t.Errorf("form %s = %q, want %q", k, got, want)
 		}
 	}
-	if !strings.Contains(form.Get("scope"), DatabricksScope) {
+	if !strings.Contains(form.Get("scope"), azure.DatabricksScope) {
 		t.Errorf("scope = %q", form.Get("scope"))
 	}
 	if form.Has("client_assertion") {
@@ -363,7 +365,7 @@ func TestTokenForAppPrincipalUsesClientCredentials(t *testing.T) {
 		t.Fatalf("token requests = %d, want 1 (azidentity caches app tokens)", n)
 	}
 	form := f.forms()[0]
-	if form.Get("grant_type") != "client_credentials" || !strings.HasPrefix(form.Get("scope"), DatabricksScope) || form.Has("assertion") || form.Get("client_secret") != testSecret {
+	if form.Get("grant_type") != "client_credentials" || !strings.HasPrefix(form.Get("scope"), azure.DatabricksScope) || form.Has("assertion") || form.Get("client_secret") != testSecret {
 		t.Fatalf("client credentials form: grant_type=%q scope=%q assertion=%v", form.Get("grant_type"), form.Get("scope"), form.Has("assertion"))
 	}
 }

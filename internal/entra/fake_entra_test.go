@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/flowbricks/flowbricks/internal/azure"
 )
 
 const (
@@ -38,7 +40,7 @@ const (
 	testClientApp = "c0ffee00-1111-4222-8333-444455556666" // the connector's client app
 	testAppCaller = "a1b2c3d4-0000-4000-8000-00000000a11a" // an allow-listed Logic App identity
 	testSecret    = "s3cr3t~Value.With-Enough_Entropy"
-	databricksApp = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
+	databricksApp = azure.DatabricksAppID
 	grantOBO      = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )

@@ -7,17 +7,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// DefaultAuthorityHost is Microsoft Entra ID in the public cloud.
-const DefaultAuthorityHost = "https://login.microsoftonline.com/"
+	"github.com/flowbricks/flowbricks/internal/azure"
+)
 
 // normalizeAuthorityHost checks that host is an absolute https URL without query or fragment and
 // returns it with exactly one trailing slash ("https://login.microsoftonline.com/").
 // An empty host means the public cloud.
 func normalizeAuthorityHost(host string) (string, error) {
 	if host == "" {
-		return DefaultAuthorityHost, nil
+		return azure.PublicAuthorityHost, nil
 	}
 	u, err := url.Parse(host)
 	if err != nil {
