@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
+
+	"github.com/flowbricks/flowbricks/internal/retryafter"
 )
 
 // Error kinds. Every error returned by a [Client] operation is an [*Error]
@@ -354,45 +356,14 @@ func requestID(apiErr *apierr.APIError) string {
 // (research §3.6); we only pass them on to the caller.
 func retryAfter(apiErr *apierr.APIError) time.Duration {
 	if h := responseHeader(apiErr); h != nil {
-		if d, ok := parseRetryAfter(h.Get("Retry-After"), time.Now()); ok {
+		if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {
 			return d
 		}
 	}
 	if ri := apiErr.ErrorDetails().RetryInfo; ri != nil && ri.RetryDelay > 0 {
-		return clampRetryAfter(ri.RetryDelay)
+		return min(max(ri.RetryDelay, time.Second), maxRetryAfter)
 	}
 	return DefaultRetryAfter
-}
-
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return clampRetryAfter(time.Duration(secs) * time.Second), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return clampRetryAfter(t.Sub(now).Round(time.Second)), true
-	}
-	return 0, false
-}
-
-func clampRetryAfter(d time.Duration) time.Duration {
-	switch {
-	case d < time.Second:
-		return time.Second
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	default:
-		return d
-	}
 }
 
 // responseHeader reads the headers of the failed response. ResponseWrapper is

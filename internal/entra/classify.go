@@ -13,6 +13,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/flowbricks/flowbricks/internal/retryafter"
 )
 
 const (
@@ -140,25 +142,13 @@ func classifyResponse(status int, header http.Header, body []byte) *ExchangeErro
 
 var aadstsRE = regexp.MustCompile(`AADSTS\d+`)
 
-// retryAfter reads Retry-After (seconds or HTTP date), bounded; defaultRetryAfter when absent.
+// retryAfter is Entra's Retry-After, at least a second and at most maxRetryAfter;
+// defaultRetryAfter when it sent none or one that cannot be read.
 func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return defaultRetryAfter
+	if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {
+		return d
 	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	switch {
-	case d <= 0:
-		return defaultRetryAfter
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	}
-	return d
+	return defaultRetryAfter
 }
 
 func firstLine(s string) string {
