@@ -19,6 +19,7 @@ import (
 
 	"github.com/databricks/databricks-sdk-go/apierr"
 
+	"github.com/flowbricks/flowbricks/internal/redact"
 	"github.com/flowbricks/flowbricks/internal/retryafter"
 )
 
@@ -85,7 +86,8 @@ const (
 //
 // It never holds the SDK error itself: the SDK's APIError keeps the HTTP
 // request, and with it the Authorization header. Only plain strings and
-// numbers are copied out, and Detail is scrubbed of the caller's token.
+// numbers are copied out, and every upstream text passes redact.Secrets with
+// the caller's token.
 //
 // Detail is meant for the caller; Error() adds what only the operator should
 // see (e.g. the address a connection to the workspace failed on), so log
@@ -224,7 +226,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 	var apiErr *apierr.APIError
 	if errors.As(err, &apiErr) {
 		classifyAPIError(e, op, apiErr)
-		e.Detail = scrub(e.Detail, token)
+		e.Detail = redact.Secrets(e.Detail, token)
 		return e
 	}
 
@@ -239,7 +241,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		// timeout — possibly after the deadline ended the SDK's retries.
 		e.Kind = ErrUnavailable
 		e.Detail = transportDetail(err)
-		e.internal = scrub(err.Error(), token)
+		e.internal = redact.Secrets(err.Error(), token)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Kind = ErrUnavailable
 		e.Detail = "no answer from Databricks before the deadline"
@@ -248,7 +250,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		e.Detail = "the call to Databricks was canceled"
 	default:
 		e.Kind = ErrUpstream
-		e.Detail = scrub(err.Error(), token)
+		e.Detail = redact.Secrets(err.Error(), token)
 	}
 	if e.Kind == ErrUnavailable {
 		e.RetryAfter = DefaultRetryAfter
@@ -414,13 +416,4 @@ func transportDetail(err error) string {
 		why = "no route to the workspace"
 	}
 	return "cannot reach Databricks: " + why
-}
-
-// scrub removes the caller's token from text copied out of upstream answers,
-// in case a server (or proxy) echoes the Authorization header back.
-func scrub(s, token string) string {
-	if token == "" || !strings.Contains(s, token) {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[REDACTED]")
 }

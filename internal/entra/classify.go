@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/flowbricks/flowbricks/internal/redact"
 	"github.com/flowbricks/flowbricks/internal/retryafter"
 )
 
@@ -158,18 +159,11 @@ func firstLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// jwtLikeRE matches anything shaped like a JWS/JWT (header.payload[.signature]).
-var jwtLikeRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*)?`)
-
-// sanitize makes text safe for an error message: known secrets and anything JWT-shaped are
-// replaced, control characters dropped, length bounded.
+// sanitize makes upstream text safe for an error message: known secrets and anything shaped like
+// a token are redacted (internal/redact, the one policy), control characters dropped, length
+// bounded.
 func sanitize(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
-	}
-	s = jwtLikeRE.ReplaceAllString(s, redacted)
+	s = redact.Secrets(s, secrets...)
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '

@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowbricks/flowbricks/internal/azure"
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // testClock is a settable clock that starts at the real time (MSAL computes expiries from the
@@ -512,7 +513,7 @@ func TestTokenForRedactsSecretsEchoedByEntra(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	assertNoSecrets(t, err, logs.String(), a.Reveal(), testSecret)
-	if xe.Claims != `{"echo":"`+redacted+`"}` {
+	if xe.Claims != `{"echo":"`+secret.Redacted+`"}` {
 		t.Errorf("claims = %q", xe.Claims)
 	}
 	if !strings.Contains(logs.String(), "AADSTS50013") {

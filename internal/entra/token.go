@@ -7,6 +7,3 @@ import "github.com/flowbricks/flowbricks/internal/secret"
 // this package's API has always used: the type is shared with the Databricks boundary, which must
 // not import this package.
 type Token = secret.Token
-
-// redacted is what a known secret becomes in an error text.
-const redacted = secret.Redacted
