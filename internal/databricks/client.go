@@ -16,6 +16,8 @@ import (
 	"github.com/databricks/databricks-sdk-go/config/credentials"
 	"github.com/databricks/databricks-sdk-go/logger"
 	"github.com/databricks/databricks-sdk-go/service/jobs"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 const (
@@ -227,7 +229,11 @@ func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // rejected the token it returned before (expired, revoked, about to expire)
 // and asks for a newly obtained one. A source that cannot get a fresh token
 // returns an error; the client then fails with the rejection it got.
-type TokenSource func(ctx context.Context, fresh bool) (string, error)
+//
+// The token stays a [secret.Token] all the way to the request: only the
+// credentials provider reveals it, to set the Authorization header (and the
+// error classification, to redact it from what Databricks answers).
+type TokenSource func(ctx context.Context, fresh bool) (secret.Token, error)
 
 // sourceKey is the context key of the request's TokenSource; tokenKey the key
 // of the token one attempt of an operation sends (set by the client itself).
@@ -251,8 +257,8 @@ var errNoFreshToken = errors.New("no fresh token: the context carries a fixed to
 
 // WithToken returns a context carrying one fixed Databricks bearer token. A
 // rejected token is not retried: there is no other to try.
-func WithToken(ctx context.Context, token string) context.Context {
-	return WithTokenSource(ctx, func(_ context.Context, fresh bool) (string, error) {
+func WithToken(ctx context.Context, token secret.Token) context.Context {
+	return WithTokenSource(ctx, func(_ context.Context, fresh bool) (secret.Token, error) {
 		if fresh {
 			return "", errNoFreshToken
 		}
@@ -265,24 +271,32 @@ func sourceFrom(ctx context.Context) (TokenSource, bool) {
 	return src, src != nil
 }
 
-// usableToken reports whether tok can be a header value: non-empty, visible
-// ASCII, no spaces (JWTs and PATs are).
-func usableToken(tok string) bool {
-	if tok == "" {
-		return false
+// headerValue is where the Databricks token is revealed to be sent: the
+// Authorization header's value, or false when the token cannot be one. It must
+// be non-empty, visible ASCII, no spaces (JWTs and PATs are), so that no token
+// can split or add a header.
+func headerValue(tok secret.Token) (string, bool) {
+	v := tok.Reveal()
+	if v == "" {
+		return "", false
 	}
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; c <= ' ' || c > '~' {
-			return false
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c > '~' {
+			return "", false
 		}
 	}
-	return true
+	return "Bearer " + v, true
+}
+
+func usableToken(tok secret.Token) bool {
+	_, ok := headerValue(tok)
+	return ok
 }
 
 // tokenFrom returns the token of the current attempt (see [Client.run]).
-func tokenFrom(ctx context.Context) (string, bool) {
-	tok, _ := ctx.Value(tokenKey{}).(string)
-	return tok, usableToken(tok)
+func tokenFrom(ctx context.Context) secret.Token {
+	tok, _ := ctx.Value(tokenKey{}).(secret.Token)
+	return tok
 }
 
 // oboCredentials is the SDK credentials strategy. Configure runs once, lazily,
@@ -299,11 +313,11 @@ func (oboCredentials) Configure(context.Context, *config.Config) (credentials.Cr
 // setBearer is the per-request credentials provider. Returning an error makes
 // the SDK fail the request without sending it and without retrying.
 func setBearer(r *http.Request) error {
-	tok, ok := tokenFrom(r.Context())
+	v, ok := headerValue(tokenFrom(r.Context()))
 	if !ok {
 		return ErrNoToken
 	}
-	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Authorization", v)
 	return nil
 }
 
@@ -382,7 +396,7 @@ func (c *Client) run(ctx context.Context, op string, fn func(ctx context.Context
 }
 
 // attempt calls fn once with tok and classifies its error.
-func (c *Client) attempt(ctx context.Context, op, tok string, fn func(ctx context.Context) error) error {
+func (c *Client) attempt(ctx context.Context, op string, tok secret.Token, fn func(ctx context.Context) error) error {
 	if err := fn(context.WithValue(ctx, tokenKey{}, tok)); err != nil {
 		return classify(ctx, op, tok, err)
 	}

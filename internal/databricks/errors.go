@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/redact"
 	"github.com/flowbricks/flowbricks/internal/retryafter"
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // Error kinds. Every error returned by a [Client] operation is an [*Error]
@@ -208,7 +209,7 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 //	transport errors, timeouts, ctx deadline/cancel      → ErrUnavailable (Detail without addresses)
 //	an answer larger than its bound (boundedTransport)   → ErrUpstream
 //	anything else (e.g. an undecodable 200 body)         → ErrUpstream
-func classify(ctx context.Context, op, token string, err error) *Error {
+func classify(ctx context.Context, op string, token secret.Token, err error) *Error {
 	if err == nil {
 		return nil
 	}
@@ -226,7 +227,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 	var apiErr *apierr.APIError
 	if errors.As(err, &apiErr) {
 		classifyAPIError(e, op, apiErr)
-		e.Detail = redact.Secrets(e.Detail, token)
+		e.Detail = redact.Secrets(e.Detail, token.Reveal())
 		return e
 	}
 
@@ -241,7 +242,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		// timeout — possibly after the deadline ended the SDK's retries.
 		e.Kind = ErrUnavailable
 		e.Detail = transportDetail(err)
-		e.internal = redact.Secrets(err.Error(), token)
+		e.internal = redact.Secrets(err.Error(), token.Reveal())
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Kind = ErrUnavailable
 		e.Detail = "no answer from Databricks before the deadline"
@@ -250,7 +251,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		e.Detail = "the call to Databricks was canceled"
 	default:
 		e.Kind = ErrUpstream
-		e.Detail = redact.Secrets(err.Error(), token)
+		e.Detail = redact.Secrets(err.Error(), token.Reveal())
 	}
 	if e.Kind == ErrUnavailable {
 		e.RetryAfter = DefaultRetryAfter
