@@ -3,6 +3,7 @@ package databricks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -53,11 +54,9 @@ type Options struct {
 	// Host is the workspace URL, https://adb-<id>.<n>.azuredatabricks.net
 	// (http:// is accepted for local fakes). Scheme and host only.
 	Host string
-	// Transport is the HTTP transport. nil means a tuned *http.Transport:
-	// keep-alive, up to 64 idle connections to the workspace, dial/TLS
-	// timeouts, HTTP/2, proxy from the environment, the system roots (so
-	// SSL_CERT_FILE works on Linux). It must not implement the SDK's test hook
-	// SkipRetryOnIO, which would switch authentication off.
+	// Transport is the HTTP transport; nil means [NewTransport] with the
+	// system roots. It must not implement the SDK's test hook SkipRetryOnIO,
+	// which would switch authentication off.
 	Transport http.RoundTripper
 	// RequestTimeout is the deadline added to every operation when the
 	// caller's context has none or a later one. 0 means DefaultRequestTimeout.
@@ -118,7 +117,7 @@ func New(o Options) (*Client, error) {
 	}
 	transport := o.Transport
 	if transport == nil {
-		transport = newTransport()
+		transport = NewTransport(nil)
 	}
 	transport = boundedTransport{next: transport}
 	cfg := &config.Config{
@@ -171,25 +170,39 @@ func ceilSeconds(d time.Duration) int {
 	return s
 }
 
-// newTransport is the default transport: the SDK's own default allows only
-// GOMAXPROCS+1 idle connections per host, too few for one shared client
-// serving many concurrent users.
-func newTransport() *http.Transport {
-	return &http.Transport{
+// NewTransport is the HTTP transport for Databricks workspaces, and the one a
+// [Client] uses when [Options.Transport] is nil. It speaks HTTP/1.1 only: every
+// request a flow makes is one Jobs API call, so Databricks traffic is many
+// small concurrent requests, and over HTTP/2 they share one connection whose
+// stream bookkeeping, HPACK, flow control and goroutine handoffs cost the
+// handler 10-19% more CPU per get-run than HTTP/1.1 keep-alive connections
+// (measured with `devstack bench`: docs/performance.md). Up to 64 idle
+// connections per host stay open — the SDK's default keeps only GOMAXPROCS+1,
+// too few for one client shared by every user — so a warm request makes no TLS
+// handshake. roots are the certificate authorities to trust; nil means the
+// system roots (on Linux SSL_CERT_FILE / SSL_CERT_DIR), a pool is for a test or
+// local workspace with its own CA.
+func NewTransport(roots *x509.CertPool) *http.Transport {
+	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   10 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
-		// RootCAs nil = system roots (SSL_CERT_FILE / SSL_CERT_DIR on Linux).
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		// No "h2" in ALPN and an empty (non-nil) TLSNextProto: a server that
+		// prefers HTTP/2 gets HTTP/1.1, never HTTP/1.1 spoken on an h2 connection.
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		Protocols:       new(http.Protocols),
 	}
+	t.Protocols.SetHTTP1(true)
+	return t
 }
 
 // Bounds on what is read of one answer. The SDK reads every JSON answer into
