@@ -45,10 +45,6 @@ var (
 	// to expire or invalid (see tokenRejectedRe). An operation that gets it
 	// has already asked its TokenSource for a fresh token and tried once more.
 	ErrTokenRejected = errors.New("token rejected by Databricks")
-	// ErrUnauthenticated is the former name of ErrTokenRejected.
-	//
-	// Deprecated: use ErrTokenRejected.
-	ErrUnauthenticated = ErrTokenRejected
 	// ErrThrottled: 429 after the SDK's retries ran out; RetryAfter is set.
 	ErrThrottled = errors.New("throttled by Databricks")
 	// ErrUnavailable: 503, transport errors, timeouts and context deadlines;
@@ -66,8 +62,8 @@ var (
 )
 
 // DefaultRetryAfter is the RetryAfter of ErrThrottled and ErrUnavailable
-// errors when Databricks did not say how long to wait (it usually does not,
-// research §2.1). It matches the SDK's own maximum backoff step.
+// errors when Databricks did not say how long to wait (it usually does not).
+// It matches the SDK's own maximum backoff step.
 const DefaultRetryAfter = 10 * time.Second
 
 // maxRetryAfter caps a server-sent Retry-After so a bogus value cannot park a
@@ -190,7 +186,7 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 // caller's token, scrubbed from any text we copy. ctx is the call's context
 // (to tell a deadline from other transport failures).
 //
-// Mapping (research §2; rows are tested in TestErrorMapping):
+// Mapping (each row is tested in TestErrorMapping):
 //
 //	no/invalid token in ctx (our credentials provider)   → ErrNoToken
 //	401                                                  → ErrTokenRejected
@@ -355,8 +351,8 @@ func requestID(apiErr *apierr.APIError) string {
 }
 
 // retryAfter reads Retry-After (seconds or HTTP date), then the RetryInfo
-// detail, else DefaultRetryAfter. The SDK ignores both while retrying
-// (research §3.6); we only pass them on to the caller.
+// detail, else DefaultRetryAfter. The SDK ignores both while retrying;
+// we only pass them on to the caller.
 func retryAfter(apiErr *apierr.APIError) time.Duration {
 	if h := responseHeader(apiErr); h != nil {
 		if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {
