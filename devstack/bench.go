@@ -74,7 +74,8 @@ const (
 // serialOp names the phases with one request in flight.
 const serialOp = "get-run, 1 in flight"
 
-// Targets of issue 5 (on a 2-core machine with the load generator and the fakes on the same cores).
+// The targets docs/performance.md measures against (on a 2-core machine with the load generator and the
+// fakes on the same cores).
 const (
 	targetCPUPerGetRunMicros = 150
 	targetAddedP50Millis     = 0.5

@@ -1,6 +1,6 @@
 package main
 
-// End-to-end tests of what flows need (issue 3): the asynchronous 202 pattern followed the way
+// End-to-end tests of what flows need: the asynchronous 202 pattern followed the way
 // Logic Apps follows it, run outputs, cancel, the job picker, jobs by name, parameter validation
 // before any upstream call, idempotent retries of one workflow action, and a replay of every
 // recipe in ../recipes the way its platform runs it. Everything goes through the host stand-in
@@ -26,7 +26,7 @@ import (
 	"github.com/flowbricks/flowbricks/recipes"
 )
 
-// runBody is the run status flowbricks answers (design §3), plus the problem fields of a 424.
+// runBody is the run status flowbricks answers (docs/architecture.md, Run status), plus the problem fields of a 424.
 type runBody struct {
 	RunID            int64  `json:"run_id"`
 	JobID            int64  `json:"job_id"`
@@ -581,8 +581,8 @@ func TestJobNamesAndValidation(t *testing.T) {
 	}
 }
 
-// workflowHeaders are the headers Logic Apps sends with every attempt of one action (research
-// §3.4); x-ms-client-request-id changes per attempt.
+// workflowHeaders are the headers Logic Apps sends with every attempt of one action (docs/architecture.md,
+// Logic Apps and Power Automate: polling and retries); x-ms-client-request-id changes per attempt.
 func workflowHeaders(runID, operation string, attempt int) map[string]string {
 	action := fnv.New64a() // a stable id per action, like the engine's
 	action.Write([]byte(runID + "/" + operation))

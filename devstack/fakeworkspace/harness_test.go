@@ -18,7 +18,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/jobs"
 )
 
-// The client below is built the way flowbricks builds its production client (research §3.1–3.2): one
+// The client below is built the way flowbricks builds its production client (docs/architecture.md, databricks-sdk-go): one
 // shared client, the user's bearer token taken from the request context, no config loaders and no
 // host-metadata discovery.
 

@@ -21,7 +21,7 @@ var ErrUnsupported = errors.New("not supported by the host stand-in")
 // ErrInvalidConfig marks an app configuration that the real Functions host rejects as well.
 var ErrInvalidConfig = errors.New("invalid Functions app configuration")
 
-// defaultRoutePrefix is extensions.http.routePrefix when host.json does not set it (research §1.5).
+// defaultRoutePrefix is extensions.http.routePrefix when host.json does not set it (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 const defaultRoutePrefix = "api"
 
 // app is what the stand-in needs from host.json and the */function.json files.
@@ -34,7 +34,7 @@ type app struct {
 	port        int // customHandler.port; 0 = pick a free loopback port
 	routePrefix string
 	// invokeTimeout is the host's HTTP client timeout towards the handler: functionTimeout + 1 min, or 0
-	// (no timeout) when functionTimeout is not set or is -1 (research §1.2).
+	// (no timeout) when functionTimeout is not set or is -1 (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 	invokeTimeout time.Duration
 	functions     []*function // in route-precedence order (see sortByPrecedence)
 }
@@ -135,11 +135,11 @@ func loadApp(root string, env []string, notes func(string)) (*app, error) {
 	return a, nil
 }
 
-// configureHandler follows HttpWorkerOptionsSetup / HttpWorkerDescription (research §1.1).
+// configureHandler follows HttpWorkerOptionsSetup / HttpWorkerDescription (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func (a *app) configureHandler(hf *hostFile, vars map[string]string, notes func(string)) error {
 	sec := hf.CustomHandler
 	if sec == nil && hf.HTTPWorker != nil {
-		// Legacy section: still honoured; customHandler wins when both exist (research §1.1).
+		// Legacy section: still honoured; customHandler wins when both exist (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 		sec, a.legacy = hf.HTTPWorker, true
 		notes("host.json: section httpWorker is deprecated; use customHandler")
 	} else if sec != nil && hf.HTTPWorker != nil {
@@ -154,7 +154,7 @@ func (a *app) configureHandler(hf *hostFile, vars map[string]string, notes func(
 	case sec.EnableProxyingHTTPRequest:
 		return fmt.Errorf("host.json: proxying mode (customHandler.enableProxyingHttpRequest): %w", ErrUnsupported)
 	case !a.legacy && !sec.EnableForwardingHTTPRequest:
-		// Without the flag the host uses payload mode for every function (research §1.3, §1.4).
+		// Without the flag the host uses payload mode for every function (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 		return fmt.Errorf("host.json: payload mode (customHandler.enableForwardingHttpRequest is not true): %w", ErrUnsupported)
 	}
 	d := sec.Description
@@ -175,7 +175,7 @@ func (a *app) configureHandler(hf *hostFile, vars map[string]string, notes func(
 		a.args = append(a.args, expandPercent(arg, vars))
 	}
 	a.executable = exe
-	// Working directory: empty = app root; relative = relative to the app root (research §1.1).
+	// Working directory: empty = app root; relative = relative to the app root (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 	a.workingDir = a.root
 	if wd := d.WorkingDirectory; wd != "" {
 		if filepath.IsAbs(wd) {
@@ -251,7 +251,7 @@ func (a *app) loadFunctions(only []string, vars map[string]string, notes func(st
 
 func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (*function, error) {
 	// Forwarding applies only to a function with exactly one input binding of type httpTrigger and exactly
-	// one output binding of type http (IsHttpInAndOutFunction, research §1.3); anything else is payload mode.
+	// one output binding of type http (IsHttpInAndOutFunction; docs/architecture.md, Azure Functions custom handler (forwarding mode)); anything else is payload mode.
 	var in, out []int
 	for i, b := range ff.Bindings {
 		switch strings.ToLower(b.Direction) {
@@ -269,14 +269,14 @@ func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (
 	}
 	trig := ff.Bindings[in[0]]
 	fn := &function{name: name, authLevel: "function", route: name}
-	// authLevel defaults to function when omitted (research §1.5).
+	// authLevel defaults to function when omitted (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 	if trig.AuthLevel != nil {
 		fn.authLevel = strings.ToLower(*trig.AuthLevel)
 	}
 	switch fn.authLevel {
 	case "anonymous":
 	case "function", "admin", "system", "user":
-		// Keys are not enforced locally (research §1.5), so func start serves the function without a key;
+		// Keys are not enforced locally (docs/architecture.md, Azure Functions custom handler (forwarding mode)), so func start serves the function without a key;
 		// the stand-in does the same and only says so.
 		notes(fmt.Sprintf("function %s: authLevel %q is not enforced locally (func start does not check keys either); in Azure it requires a key", name, fn.authLevel))
 	default:
@@ -287,7 +287,7 @@ func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (
 	}
 	if trig.Route != nil && *trig.Route != "" {
 		fn.route = *trig.Route
-		// "The specified route conflicts with one or more built in routes." (research §1.5)
+		// "The specified route conflicts with one or more built in routes." (docs/architecture.md, Azure Functions custom handler (forwarding mode))
 		lower := strings.ToLower(strings.TrimLeft(fn.route, "/"))
 		if strings.HasPrefix(lower, "admin") || strings.HasPrefix(lower, "runtime") {
 			return nil, fmt.Errorf("%w: route %q: the specified route conflicts with one or more built in routes", ErrInvalidConfig, fn.route)
@@ -305,8 +305,8 @@ func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (
 	return fn, nil
 }
 
-// checkConflicts rejects two functions with the same route and overlapping methods (research §1.5,
-// HttpRoutesConflict).
+// checkConflicts rejects two functions with the same route and overlapping methods (HttpRoutesConflict;
+// docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func checkConflicts(fns []*function) error {
 	for i, f := range fns {
 		for _, g := range fns[i+1:] {

@@ -52,7 +52,9 @@ func TestLocalSettingsSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FUNCTIONS_WORKER_RUNTIME=Custom", "AzureWebJobsStorage=", "AZURE_TENANT_ID=<tenant-guid>"} {
+	// FUNCTIONS_WORKER_RUNTIME is spelled as Microsoft's app settings reference spells it
+	// (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
+	for _, want := range []string{"FUNCTIONS_WORKER_RUNTIME=custom", "AzureWebJobsStorage=", "AZURE_TENANT_ID=<tenant-guid>"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("settings %q lack %q", env, want)
 		}

@@ -19,7 +19,7 @@ import (
 // the User-Agent product token (the real host sends its own 4.x build number).
 const HostVersion = "4.0.0.0"
 
-// Header names the host adds on every call to the handler (research §1.2, AddHeaders).
+// Header names the host adds on every call to the handler (AddHeaders; docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 const (
 	headerInvocationID = "X-Azure-Functions-InvocationId"
 	headerHostVersion  = "X-Azure-Functions-HostVersion"
@@ -27,12 +27,12 @@ const (
 )
 
 // defaultBodyLimit is the host's request size limit, adjustable with FUNCTIONS_REQUEST_BODY_SIZE_LIMIT
-// (research §1.6).
+// (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 const defaultBodyLimit = 104857600
 
 // frontEnd is the stand-in's HTTP side: the host page, route matching and forwarding-mode calls to the
 // handler. The forwarding itself is net/http/httputil.ReverseProxy (no redirect following, streaming,
-// hop-by-hop handling); the Rewrite hook applies the host's request rules (research §1.3).
+// hop-by-hop handling); the Rewrite hook applies the host's request rules (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 type frontEnd struct {
 	app       *app
 	target    string // 127.0.0.1:<port>
@@ -145,8 +145,8 @@ func (f *frontEnd) route(r *http.Request) *function {
 	return nil
 }
 
-// rewrite builds the request to the handler the way the host does in forwarding mode (research §1.3,
-// HttpRequestExtensions.ToHttpRequestMessage + DefaultHttpWorkerService.AddHeaders).
+// rewrite builds the request to the handler the way the host does in forwarding mode
+// (HttpRequestExtensions.ToHttpRequestMessage + DefaultHttpWorkerService.AddHeaders; docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func (f *frontEnd) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	inv := in.Context().Value(invocationKey{}).(*invocation)
@@ -233,8 +233,8 @@ func forwardHeaders(in http.Header) http.Header {
 }
 
 // joinQuery rebuilds the query string the way the host does: keys grouped case-insensitively in order of
-// first appearance (ASP.NET's QueryCollection), repeated values joined with commas (StringValues.ToString,
-// research §1.3), then re-encoded (QueryHelpers.AddQueryString).
+// first appearance (ASP.NET's QueryCollection), repeated values joined with commas (StringValues.ToString;
+// docs/architecture.md, Azure Functions custom handler (forwarding mode)), then re-encoded (QueryHelpers.AddQueryString).
 func joinQuery(raw string) string {
 	if raw == "" {
 		return ""

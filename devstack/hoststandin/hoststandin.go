@@ -2,7 +2,7 @@
 //
 // `func start` (Azure Functions Core Tools) cannot run everywhere the local stack must run, so this package
 // does for flowbricks what the host does, following the documented and coded contract summarised in
-// shared/research/functions-and-flows.md §1: it reads host.json and */function.json, starts the executable
+// docs/architecture.md, Azure Functions custom handler (forwarding mode): it reads host.json and */function.json, starts the executable
 // named there with FUNCTIONS_CUSTOMHANDLER_PORT and friends, waits until the handler answers GET /, and then
 // serves the functions' routes in forwarding mode (enableForwardingHttpRequest), copying and dropping the
 // same parts of each request as the host and failing what the host fails (a chunked request body). It
@@ -114,7 +114,7 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	}
 	logger := log.New(logw, "[hoststandin] ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 
-	// App settings become the host's environment, so they also feed %NAME% expansion (research §1.1).
+	// App settings become the host's environment, so they also feed %NAME% expansion (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 	env := append(os.Environ(), o.Env...)
 	a, err := loadApp(o.AppRoot, env, func(note string) { logger.Print(note) })
 	if err != nil {
@@ -150,7 +150,7 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	}
 	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	// Environment of the handler (research §1.2): the host's own environment (process + app settings)
+	// Environment of the handler (docs/architecture.md, Azure Functions custom handler (forwarding mode)): the host's own environment (process + app settings)
 	// plus the port and worker id under both the customHandler and the legacy httpWorker names.
 	workerID := uuid.NewString()
 	env = append(env,
@@ -290,7 +290,7 @@ func (h *Host) reap(w *worker) {
 	}
 }
 
-// waitReady sends GET / to the handler every 25 ms until any HTTP response arrives (research §1.2), the
+// waitReady sends GET / to the handler every 25 ms until any HTTP response arrives (docs/architecture.md, Azure Functions custom handler (forwarding mode)), the
 // child exits, or the timeout or ctx ends.
 func (h *Host) waitReady(ctx context.Context, w *worker, timeout time.Duration) error {
 	pollCtx, cancel := context.WithTimeout(ctx, timeout)

@@ -19,7 +19,7 @@ import (
 
 // TestStartGivesTheHandlerTheHostEnvironment: the child gets the port and worker id under the customHandler
 // and the legacy httpWorker names, the app root, the extra settings, its arguments with %NAME% expanded and
-// the working directory relative to the app root (research §1.1, §1.2).
+// the working directory relative to the app root (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func TestStartGivesTheHandlerTheHostEnvironment(t *testing.T) {
 	root := writeApp(t, appSpec{
 		args:       []string{"--", "%ECHO_ARG%", "%NOT_SET%", "100%"},
@@ -77,7 +77,7 @@ func TestStartWaitsForReadiness(t *testing.T) {
 }
 
 // TestForwarding documents what reaches the handler and what comes back, in forwarding mode
-// (research §1.3).
+// (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func TestForwarding(t *testing.T) {
 	root := writeApp(t, appSpec{})
 	h := startHost(t, Options{AppRoot: root})
@@ -266,7 +266,7 @@ func TestForwarding(t *testing.T) {
 }
 
 // TestRequestBodyLimit: a Content-Length above FUNCTIONS_REQUEST_BODY_SIZE_LIMIT is refused with 413
-// before anything reaches the handler (research §1.6).
+// before anything reaches the handler (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func TestRequestBodyLimit(t *testing.T) {
 	h := startHost(t, Options{AppRoot: writeApp(t, appSpec{}), Env: []string{"FUNCTIONS_REQUEST_BODY_SIZE_LIMIT=10"}})
 
@@ -281,7 +281,7 @@ func TestRequestBodyLimit(t *testing.T) {
 }
 
 // TestKeysAreNotEnforcedLocally: authLevel function is accepted, noted in the log, and served without a key,
-// as func start does (research §1.5).
+// as func start does (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
 func TestKeysAreNotEnforcedLocally(t *testing.T) {
 	root := writeApp(t, appSpec{functions: map[string]string{"keyed": `{"bindings":[
 		{"type":"httpTrigger","direction":"in","name":"req","methods":["get"],"route":"{*path}"},

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Route templates are ASP.NET Core route templates (research §1.5). No Go library implements that syntax,
+// Route templates are ASP.NET Core route templates (docs/architecture.md, Azure Functions custom handler (forwarding mode)). No Go library implements that syntax,
 // so this file implements the subset a Functions app with a catch-all route needs — literal segments,
 // {name}, optional {name?} / {name=default} at the end, and a final {*name} / {**name} catch-all — and
 // refuses the rest (constraints, complex segments) instead of guessing.

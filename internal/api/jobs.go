@@ -16,7 +16,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
-// runStatus is the answer of run-now, get-run and cancel: the flat run status of design §3,
+// runStatus is the answer of run-now, get-run and cancel: the flat run status (docs/architecture.md, Run status),
 // plus the outputs when asked for.
 type runStatus struct {
 	databricks.Run
@@ -188,7 +188,7 @@ func (s *server) handleGetRun() problemHandler {
 	}
 }
 
-// waitOptions are the query parameters of the asynchronous pattern (design §3).
+// waitOptions are the query parameters of the asynchronous pattern (docs/architecture.md, The 202 pattern).
 type waitOptions struct {
 	wait             bool // answer 202 + Location until the run is terminal
 	includeOutput    bool // add the outputs to the answer of a terminal run

@@ -1,7 +1,7 @@
 // Package azure holds the Azure platform facts flowbricks relies on: identifiers Microsoft
 // defines, not settings an operator chooses. It is a leaf package so that the settings
 // (internal/config), the Entra ID boundary (internal/entra) and the tooling all name the same
-// values without importing one another (docs/architecture.md, Platform facts).
+// values without importing one another (docs/architecture.md, Platform facts the code relies on).
 package azure
 
 const (

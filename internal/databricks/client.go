@@ -87,9 +87,9 @@ type Client struct {
 //   - Loaders: one no-op loader, so DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID,
 //     DATABRICKS_DEBUG_HEADERS, ~/.databrickscfg … are never read (with the
 //     default loaders a stray DATABRICKS_TOKEN + DATABRICKS_CLIENT_ID makes
-//     construction fail even with custom credentials).
+//     construction fail even with custom credentials: docs/architecture.md, databricks-sdk-go).
 //   - HostMetadataResolver returning (nil, nil): no unauthenticated
-//     GET /.well-known/databricks-config before the first call.
+//     GET /.well-known/databricks-config (docs/architecture.md, databricks-sdk-go).
 //   - RateLimitPerSecond: effectively unlimited, see sdkRateLimitPerSecond.
 //   - HTTPTransport: the given (or default) transport behind boundedTransport,
 //     which caps how much of each answer is read.

@@ -17,7 +17,7 @@
 //     for 429/503, a per-call deadline, and SDK logging capped at Info so
 //     neither the Authorization header nor request/response bodies are ever
 //     logged by the SDK (see [New]).
-//   - The run status shape (docs/architecture.md, JSON shapes): [Run], [TaskRun] and
+//   - The run status shape (docs/architecture.md, Run status): [Run], [TaskRun] and
 //     [TaskOutput], flat and never null, with the state/result/terminal/
 //     succeeded rules documented on [Run].
 //   - Error classification: every error returned by an operation is an

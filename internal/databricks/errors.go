@@ -62,8 +62,9 @@ var (
 )
 
 // DefaultRetryAfter is the RetryAfter of ErrThrottled and ErrUnavailable
-// errors when Databricks did not say how long to wait (it usually does not).
-// It matches the SDK's own maximum backoff step.
+// errors when Databricks did not say how long to wait (it usually does not:
+// docs/architecture.md, Azure Databricks Jobs API 2.2). It matches the SDK's
+// own maximum backoff step.
 const DefaultRetryAfter = 10 * time.Second
 
 // maxRetryAfter caps a server-sent Retry-After so a bogus value cannot park a
@@ -186,7 +187,7 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 // caller's token, scrubbed from any text we copy. ctx is the call's context
 // (to tell a deadline from other transport failures).
 //
-// Mapping (each row is tested in TestErrorMapping):
+// Mapping (docs/architecture.md, databricks-sdk-go; rows are tested in TestErrorMapping):
 //
 //	no/invalid token in ctx (our credentials provider)   → ErrNoToken
 //	401                                                  → ErrTokenRejected
@@ -351,8 +352,8 @@ func requestID(apiErr *apierr.APIError) string {
 }
 
 // retryAfter reads Retry-After (seconds or HTTP date), then the RetryInfo
-// detail, else DefaultRetryAfter. The SDK ignores both while retrying;
-// we only pass them on to the caller.
+// detail, else DefaultRetryAfter. The SDK ignores both while retrying
+// (docs/architecture.md, databricks-sdk-go); we only pass them on to the caller.
 func retryAfter(apiErr *apierr.APIError) time.Duration {
 	if h := responseHeader(apiErr); h != nil {
 		if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {

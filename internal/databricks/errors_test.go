@@ -64,7 +64,7 @@ func callOp(ctx context.Context, c *Client, op string) error {
 }
 
 // TestErrorMapping is the reference for how Databricks' answers become
-// flowbricks errors.
+// flowbricks errors (docs/architecture.md, databricks-sdk-go).
 func TestErrorMapping(t *testing.T) {
 	t.Parallel()
 	const token = "user-token-abc123"

@@ -8,7 +8,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/jobs"
 )
 
-// Run is flowbricks' run status (docs/architecture.md, JSON shapes): flat, stable, never null —
+// Run is flowbricks' run status (docs/architecture.md, Run status): flat, stable, never null —
 // strings are "" and arrays [] when Databricks sent nothing.
 //
 // How it is derived from the Jobs API run (the rules are the same for each

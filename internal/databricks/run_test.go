@@ -168,7 +168,7 @@ func TestRunMapping(t *testing.T) {
 	}
 }
 
-// The design's run status keys, all present and none null, for a run about
+// The run status keys (docs/architecture.md, Run status), all present and none null, for a run about
 // which Databricks said nothing.
 func TestRunJSONShapeIsNeverNull(t *testing.T) {
 	wantKeys := []string{"duration_ms", "end_time", "idempotency_token", "job_id", "message", "result", "run_id",
