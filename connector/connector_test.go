@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 )
 
@@ -90,8 +91,8 @@ func TestAPIPropertiesSignInWithEntraID(t *testing.T) {
 	if got := o.CustomParameters["resourceUri"].Value; got != resource {
 		t.Errorf("customParameters.resourceUri = %q, want %q (the scope's App ID URI)", got, resource)
 	}
-	if got := o.CustomParameters["loginUri"].Value; got != strings.TrimSuffix(config.DefaultAuthorityHost, "/") {
-		t.Errorf("customParameters.loginUri = %q, want %q", got, strings.TrimSuffix(config.DefaultAuthorityHost, "/"))
+	if got := o.CustomParameters["loginUri"].Value; got != strings.TrimSuffix(azure.PublicAuthorityHost, "/") {
+		t.Errorf("customParameters.loginUri = %q, want %q", got, strings.TrimSuffix(azure.PublicAuthorityHost, "/"))
 	}
 	if o.CustomParameters["tenantId"].Value == "" {
 		t.Error("customParameters.tenantId is empty")

@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -41,7 +40,9 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
+	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
 )
 
@@ -402,8 +403,8 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 	b.fb = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: o.Concurrency, IdleConnTimeout: 90 * time.Second,
 	}}
-	// The same transport settings as the handler's client to the workspace (handler/main.go).
-	b.direct = &http.Client{Timeout: 60 * time.Second, Transport: benchTransport(s.CA.ClientTLSConfig(), false)}
+	// The handler's own transport to the workspace, trusting the stack's CA.
+	b.direct = &http.Client{Timeout: 60 * time.Second, Transport: databricks.NewTransport(s.CA.Pool())}
 	defer b.fb.CloseIdleConnections()
 	defer b.direct.CloseIdleConnections()
 
@@ -572,24 +573,6 @@ func benchHandlerEnv(s *stack) []string {
 	}
 }
 
-// benchTransport mirrors handler/main.go's transports, trusting the stack's CA: 64 idle
-// connections per host, and HTTP/2 when offered (its Entra client) or HTTP/1.1 only (its
-// Databricks client).
-func benchTransport(tlsConfig *tls.Config, http2 bool) *http.Transport {
-	t := &http.Transport{
-		TLSClientConfig:     tlsConfig,
-		ForceAttemptHTTP2:   http2,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	if !http2 {
-		t.Protocols = new(http.Protocols)
-		t.Protocols.SetHTTP1(true)
-	}
-	return t
-}
-
 // exchangeForDirect gets each user's Databricks token On-Behalf-Of, with the handler's own
 // exchange code and settings (the fake issues a fresh token per exchange, so the bytes differ
 // from the handler's token for the same user, but the user, claims, size and cost to verify are
@@ -601,8 +584,8 @@ func (b *benchRun) exchangeForDirect(ctx context.Context) error {
 		TenantID:      fx.TenantID,
 		ClientID:      fx.API.ClientID,
 		Credential:    entra.CredentialOptions{ClientSecret: entra.Token(fx.API.ClientSecret)},
-		Scope:         config.DatabricksScope,
-		HTTPClient:    &http.Client{Timeout: 30 * time.Second, Transport: benchTransport(b.s.CA.ClientTLSConfig(), true)},
+		Scope:         azure.DatabricksScope,
+		HTTPClient:    &http.Client{Timeout: 30 * time.Second, Transport: entra.NewTransport(b.s.CA.Pool())},
 		CacheSize:     b.o.Users,
 	})
 	if err != nil {

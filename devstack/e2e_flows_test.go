@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/recipes"
 )
@@ -152,7 +153,7 @@ func (s *stack) fixtureJob(t *testing.T, id int64) fakeworkspace.Job {
 // user, bypassing flowbricks: what Databricks itself holds.
 func (s *stack) workspaceRun(t *testing.T, user string, runID int64) map[string]any {
 	t.Helper()
-	tok, err := s.Entra.MintUserToken(user, fakeentra.MintOptions{Audience: config.DatabricksAppID})
+	tok, err := s.Entra.MintUserToken(user, fakeentra.MintOptions{Audience: azure.DatabricksAppID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/devstack/hoststandin"
 	"github.com/flowbricks/flowbricks/devstack/pki"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 )
 
@@ -146,7 +147,7 @@ func startStack(ctx context.Context, o stackOptions) (_ *stack, err error) {
 	}
 	fx.Workspace.HostURL = wsURL
 	fx.Workspace.Verify = func(token string) (fakeworkspace.Principal, error) {
-		c, err := s.Entra.Verify(token, config.DatabricksAppID)
+		c, err := s.Entra.Verify(token, azure.DatabricksAppID)
 		if errors.Is(err, fakeentra.ErrTokenExpired) {
 			return fakeworkspace.Principal{}, fmt.Errorf("%w: %w", fakeworkspace.ErrTokenExpired, err)
 		}

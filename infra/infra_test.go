@@ -24,6 +24,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/flowbricks/flowbricks/connector"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 )
 
@@ -365,14 +366,14 @@ type Identifiers struct {
 	AppRole         string // the app role app-only callers need
 }
 
-// handlerIdentifiers are the handler's values (internal/config), the reference for all others.
+// handlerIdentifiers are the handler's values (internal/azure, internal/config), the reference for all others.
 func handlerIdentifiers(t *testing.T) Identifiers {
 	t.Helper()
-	if config.DatabricksScope != config.DatabricksAppID+"/.default" {
-		t.Errorf("config.DatabricksScope = %q, want %s/.default", config.DatabricksScope, config.DatabricksAppID)
+	if azure.DatabricksScope != azure.DatabricksAppID+"/.default" {
+		t.Errorf("azure.DatabricksScope = %q, want %s/.default", azure.DatabricksScope, azure.DatabricksAppID)
 	}
 	return Identifiers{
-		DatabricksAppID: config.DatabricksAppID,
+		DatabricksAppID: azure.DatabricksAppID,
 		DatabricksScope: databricksDelegatedPermission,
 		APIScope:        config.DefaultScope,
 		AppRole:         config.DefaultAppRole,

@@ -31,6 +31,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -171,6 +172,9 @@ type Config struct {
 	ThrottleRetryAfter time.Duration `json:"-"`
 	// Now is the clock; default time.Now.
 	Now func() time.Time `json:"-"`
+	// SigningKey is the first token signing key; nil generates one. Tests share one
+	// (RSA key generation is slow) or keep it to sign tokens themselves.
+	SigningKey *SigningKey `json:"-"`
 }
 
 // Stats are the server's counters. Every field is a copy.
@@ -213,7 +217,7 @@ type Server struct {
 	apps     map[string]App    // by client id (lower case)
 	mis      []ManagedIdentity // read-only after New
 	fedSubs  map[string]bool   // federated subjects (exact, case-sensitive like Entra)
-	ttl      time.Duration     // 0 = random between DefaultTokenTTLMin and DefaultTokenTTLMax
+	ttl      atomic.Int64      // a time.Duration; 0 = random between DefaultTokenTTLMin and DefaultTokenTTLMax
 	random   func() float64
 	throttle time.Duration
 	idtyp    bool // the API asked for the idtyp optional claim
@@ -264,7 +268,6 @@ func New(cfg Config) (*Server, error) {
 		api:      api,
 		apps:     map[string]App{},
 		fedSubs:  map[string]bool{},
-		ttl:      cfg.TokenTTL,
 		random:   cfg.Random,
 		throttle: cfg.ThrottleRetryAfter,
 		now:      cfg.Now,
@@ -284,8 +287,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.idtyp = true
 	}
-	if s.ttl != 0 && s.ttl < MinTokenTTL {
-		return nil, fmt.Errorf("fakeentra: TokenTTL must be at least %v (Entra's minimum; MSAL rejects tokens living 5 minutes or less), got %v", MinTokenTTL, s.ttl)
+	if err := s.SetTokenTTL(cfg.TokenTTL); err != nil {
+		return nil, err
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -339,9 +342,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("fakeentra: IdentityHeader is required when ManagedIdentities are configured")
 	}
 
-	k, err := newSigningKey(s.now())
-	if err != nil {
-		return nil, err
+	k := cfg.SigningKey
+	if k == nil {
+		if k, err = newSigningKey(s.now()); err != nil {
+			return nil, err
+		}
 	}
 	s.keys.current = k
 	s.stats = newStats()
@@ -361,11 +366,23 @@ func checkErrorKind(kind string) error {
 // (Entra's default: access-tokens.md, "Token lifetime"), so clients that assume a fixed
 // hour, or cache for a fixed time, fail here as they would against Entra.
 func (s *Server) tokenLifetime() time.Duration {
-	if s.ttl != 0 {
-		return s.ttl
+	if ttl := time.Duration(s.ttl.Load()); ttl != 0 {
+		return ttl
 	}
 	span := float64(DefaultTokenTTLMax - DefaultTokenTTLMin)
 	return (DefaultTokenTTLMin + time.Duration(s.random()*span)).Truncate(time.Second)
+}
+
+// SetTokenTTL changes Config.TokenTTL for the tokens issued from now on (0: random
+// lifetimes again). Entra's lifetimes differ by tenant policy and client
+// (https://learn.microsoft.com/entra/identity-platform/configurable-token-lifetimes); a
+// client's cache must cope with a lifetime that changes between two tokens.
+func (s *Server) SetTokenTTL(ttl time.Duration) error {
+	if ttl != 0 && ttl < MinTokenTTL {
+		return fmt.Errorf("fakeentra: TokenTTL must be at least %v (Entra's minimum; MSAL rejects tokens living 5 minutes or less), got %v", MinTokenTTL, ttl)
+	}
+	s.ttl.Store(int64(ttl))
+	return nil
 }
 
 // BaseURL returns the authority host (no trailing slash).

@@ -273,3 +273,60 @@ func TestJWKSIsEntraShaped(t *testing.T) {
 		}
 	}
 }
+
+// A test can bring the signing keys (Config.SigningKey, RotateKeysTo): it signs a token with the
+// next key before the fake publishes it, and the fake's own tokens carry the key's kid.
+func TestCallerSuppliedSigningKeys(t *testing.T) {
+	first, err := fakeentra.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := fakeentra.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *fakeentra.Config) { c.SigningKey = first })
+	if kid := kidOf(t, f.userToken(t, "alice", fakeentra.MintOptions{})); kid != first.KeyID() {
+		t.Fatalf("minted with kid %q, want the configured key's %q", kid, first.KeyID())
+	}
+	early := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"aud": apiClientID, "iss": f.fe.Issuer(2), "tid": f.fe.TenantID(), "ver": "2.0",
+		"exp": time.Now().Add(time.Hour).Unix(), "oid": "0e0e0e0e-0000-4000-8000-000000000001",
+	})
+	early.Header["kid"] = next.KeyID()
+	signed, err := early.SignedString(next.PrivateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.fe.Verify(signed, apiClientID); !errors.Is(err, fakeentra.ErrInvalidToken) {
+		t.Fatalf("a token of a key not yet published: Verify = %v", err)
+	}
+	f.fe.RotateKeysTo(next)
+	if _, err := f.fe.Verify(signed, apiClientID); err != nil {
+		t.Fatalf("after the rotation to it: %v", err)
+	}
+	if kid := kidOf(t, f.userToken(t, "alice", fakeentra.MintOptions{})); kid != next.KeyID() {
+		t.Fatalf("after the rotation minted with kid %q, want %q", kid, next.KeyID())
+	}
+}
+
+// SetTokenTTL changes the lifetime of the tokens issued from then on; a lifetime below Entra's
+// minimum is refused.
+func TestSetTokenTTL(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, ttl := range []time.Duration{time.Hour, 4 * time.Hour} {
+		if err := f.fe.SetTokenTTL(ttl); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.fe.Verify(f.userToken(t, "alice", fakeentra.MintOptions{}), apiClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Until(c.ExpiresAt); got < ttl-time.Minute || got > ttl {
+			t.Errorf("SetTokenTTL(%v): a token living %v", ttl, got)
+		}
+	}
+	if err := f.fe.SetTokenTTL(time.Minute); err == nil {
+		t.Error("a one-minute lifetime was accepted")
+	}
+}

@@ -16,10 +16,12 @@ import (
 	"time"
 )
 
-// signingKey is one token signing key with the self-signed certificate Entra publishes
+// SigningKey is one token signing key with the self-signed certificate Entra publishes
 // for it in x5c. kid and x5t are both the base64url SHA-1 thumbprint of the certificate,
-// as on Entra's keys.
-type signingKey struct {
+// as on Entra's keys. Tests that must sign what Entra never would (another algorithm, a
+// critical header, look-alike claims) create one, hand it to the fake (Config.SigningKey,
+// RotateKeysTo) and sign with PrivateKey under KeyID.
+type SigningKey struct {
 	priv    *rsa.PrivateKey
 	certDER []byte
 	kid     string
@@ -28,17 +30,17 @@ type signingKey struct {
 // keySet is the current signing key and, after a rotation, the previous one, which
 // stays published and trusted until the next rotation (as during Entra's rollover).
 type keySet struct {
-	current, previous *signingKey
+	current, previous *SigningKey
 }
 
-func (k keySet) all() []*signingKey {
+func (k keySet) all() []*SigningKey {
 	if k.previous == nil {
-		return []*signingKey{k.current}
+		return []*SigningKey{k.current}
 	}
-	return []*signingKey{k.current, k.previous}
+	return []*SigningKey{k.current, k.previous}
 }
 
-func (k keySet) byKID(kid string) *signingKey {
+func (k keySet) byKID(kid string) *SigningKey {
 	for _, sk := range k.all() {
 		if sk.kid == kid {
 			return sk
@@ -47,7 +49,16 @@ func (k keySet) byKID(kid string) *signingKey {
 	return nil
 }
 
-func newSigningKey(now time.Time) (*signingKey, error) {
+// NewSigningKey generates a 2048-bit RSA signing key, as Entra's, with its certificate.
+func NewSigningKey() (*SigningKey, error) { return newSigningKey(time.Now()) }
+
+// KeyID is the key's kid (and x5t) in the JWKS and in the header of the tokens it signs.
+func (k *SigningKey) KeyID() string { return k.kid }
+
+// PrivateKey is the key's RSA private key.
+func (k *SigningKey) PrivateKey() *rsa.PrivateKey { return k.priv }
+
+func newSigningKey(now time.Time) (*SigningKey, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, fmt.Errorf("fakeentra: generate signing key: %w", err)
@@ -69,7 +80,7 @@ func newSigningKey(now time.Time) (*signingKey, error) {
 		return nil, fmt.Errorf("fakeentra: signing certificate: %w", err)
 	}
 	sum := sha1.Sum(der) // #nosec G401 -- thumbprint, not a security decision
-	return &signingKey{priv: priv, certDER: der, kid: base64.RawURLEncoding.EncodeToString(sum[:])}, nil
+	return &SigningKey{priv: priv, certDER: der, kid: base64.RawURLEncoding.EncodeToString(sum[:])}, nil
 }
 
 // RotateKeys makes a new signing key current. The previous current key stays published
@@ -81,18 +92,24 @@ func (s *Server) RotateKeys() {
 		// Go 1.24 crypto/rand.Reader never returns an error.
 		panic(err)
 	}
+	s.RotateKeysTo(k)
+}
+
+// RotateKeysTo is RotateKeys with a key the caller made (NewSigningKey), so that a test
+// can sign a token with the next key before Entra publishes it.
+func (s *Server) RotateKeysTo(k *SigningKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys.previous, s.keys.current = s.keys.current, k
 }
 
-func (s *Server) currentKey() *signingKey {
+func (s *Server) currentKey() *SigningKey {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.keys.current
 }
 
-func (s *Server) keyByKID(kid string) *signingKey {
+func (s *Server) keyByKID(kid string) *SigningKey {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.keys.byKID(kid)

@@ -2,8 +2,8 @@ package api_test
 
 // Benchmarks of one whole warm request through the router: the real entra.Validator and
 // entra.Exchanger against an in-process fake Entra ID, the real databricks.Client against an
-// in-process fake workspace, both served over HTTPS by httptest with the handler's transport
-// settings, and the production logger configuration (JSON, info level) writing to io.Discard.
+// in-process fake workspace, both served over HTTPS by httptest and reached through the product's
+// transports (entra.NewTransport, databricks.NewTransport), and the production logger configuration (JSON, info level) writing to io.Discard.
 //
 // internal/* never imports devstack/* in product code; these _test.go files import
 // devstack/fakeentra and devstack/fakeworkspace only to have faithful upstreams for the
@@ -13,7 +13,6 @@ package api_test
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -29,6 +28,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/internal/api"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
@@ -41,7 +41,8 @@ const (
 	benchJobID    = 7001
 )
 
-// benchEnv is a router wired like handler/main.go wires it, against in-process fakes.
+// benchEnv is a router wired like internal/app wires it, with the product's transports, against
+// in-process fakes (a stub can replace the Databricks client, which app.New cannot).
 type benchEnv struct {
 	router    http.Handler
 	authz     string // "Bearer <user token>"
@@ -72,23 +73,11 @@ func startTLS(b *testing.B, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// handlerTransport mirrors handler/main.go's transports, trusting the httptest certificate: 64
-// idle connections per host; HTTP/2 when offered (Entra), or HTTP/1.1 only (Databricks).
-func handlerTransport(srv *httptest.Server, http2 bool) *http.Transport {
+// trust is the pool of the one certificate an httptest server presents.
+func trust(srv *httptest.Server) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	t := &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:   http2,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	if !http2 {
-		t.Protocols = new(http.Protocols)
-		t.Protocols.SetHTTP1(true)
-	}
-	return t
+	return pool
 }
 
 func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
@@ -121,7 +110,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 			if p, ok := verified.Load(token); ok {
 				return p.(fakeworkspace.Principal), nil
 			}
-			c, err := env.entra.Verify(token, config.DatabricksAppID)
+			c, err := env.entra.Verify(token, azure.DatabricksAppID)
 			if err != nil {
 				return fakeworkspace.Principal{}, err
 			}
@@ -147,7 +136,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 	}
 	wsLate.Set(env.workspace)
 
-	entraHTTP := &http.Client{Transport: handlerTransport(entraSrv, true), Timeout: 30 * time.Second}
+	entraHTTP := &http.Client{Transport: entra.NewTransport(trust(entraSrv)), Timeout: 30 * time.Second}
 	b.Cleanup(entraHTTP.CloseIdleConnections)
 	logger := zerolog.New(io.Discard).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "flowbricks").Logger()
 	validator, err := entra.NewValidator(entra.ValidatorOptions{
@@ -167,7 +156,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 		TenantID:      benchTenant,
 		ClientID:      benchClientID,
 		Credential:    entra.CredentialOptions{ClientSecret: benchSecret},
-		Scope:         config.DatabricksScope,
+		Scope:         azure.DatabricksScope,
 		HTTPClient:    entraHTTP,
 		Logger:        logger,
 	})
@@ -176,7 +165,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 	}
 	jobs := stubJobs
 	if jobs == nil {
-		wsTransport := handlerTransport(wsSrv, false)
+		wsTransport := databricks.NewTransport(trust(wsSrv))
 		b.Cleanup(wsTransport.CloseIdleConnections)
 		client, err := databricks.New(databricks.Options{Host: wsSrv.URL, Transport: wsTransport})
 		if err != nil {

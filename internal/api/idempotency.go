@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
 )
 
@@ -58,8 +59,8 @@ func idempotencyFor(r *http.Request, caller entra.Principal, jobID int64, req ru
 	key := req.IdempotencyToken
 	if key == "" {
 		key = strings.TrimSpace(r.Header.Get(headerIdempotencyKey))
-		if len(key) > maxIdempotencyToken {
-			return idempotency{}, invalidRequest("Header Idempotency-Key is longer than %d characters.", maxIdempotencyToken)
+		if len(key) > databricks.MaxIdempotencyToken {
+			return idempotency{}, invalidRequest("Header Idempotency-Key is longer than %d characters.", databricks.MaxIdempotencyToken)
 		}
 	}
 	if key != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
 	"github.com/flowbricks/flowbricks/internal/redact"
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 type ctxKey int
@@ -102,7 +103,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		var mu sync.Mutex // the calls of one request (e.g. the outputs of a run) share the refresh
 		refreshed := false
-		source := func(ctx context.Context, fresh bool) (string, error) {
+		source := func(ctx context.Context, fresh bool) (secret.Token, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if fresh && !refreshed {
@@ -114,7 +115,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 				hlog.FromRequest(r).Info().Msg("Databricks rejected the exchanged token; exchanged again")
 				dbxToken = tok
 			}
-			return dbxToken.Reveal(), nil
+			return dbxToken, nil
 		}
 		ctx = context.WithValue(ctx, principalKey, principal)
 		ctx = databricks.WithTokenSource(ctx, source)

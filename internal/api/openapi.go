@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 )
@@ -206,7 +207,7 @@ func queryParameters() map[string]obj {
 
 func headerParameters() map[string]obj {
 	return map[string]obj{
-		"Idempotency-Key": {"type": "string", "maxLength": maxIdempotencyToken, "x-ms-summary": "Idempotency key", "x-ms-visibility": advanced,
+		"Idempotency-Key": {"type": "string", "maxLength": databricks.MaxIdempotencyToken, "x-ms-summary": "Idempotency key", "x-ms-visibility": advanced,
 			"description": "Requests with the same key start one run only (at most 64 characters). Without it flowbricks derives one from the workflow run and action, so platform retries are safe anyway."},
 	}
 }
@@ -386,7 +387,7 @@ func (s *server) openAPIDocument() (obj, error) {
 
 	authority := strings.TrimRight(s.Config.AuthorityHost, "/")
 	if authority == "" {
-		authority = strings.TrimRight(config.DefaultAuthorityHost, "/")
+		authority = strings.TrimRight(azure.PublicAuthorityHost, "/")
 	}
 	scope := s.Config.Scope
 	if scope == "" {

@@ -11,9 +11,8 @@ import (
 // Limits Databricks enforces on run-now, checked here so a bad request never costs an
 // upstream call (Jobs API 2.2 run-now reference).
 const (
-	maxParamJSONBytes   = 10_000
-	maxIdempotencyToken = 64
-	maxJobNameLength    = 4096
+	maxParamJSONBytes = 10_000
+	maxJobNameLength  = 4096
 )
 
 // runNowRequest is the body of POST /api/jobs/run-now.
@@ -41,8 +40,8 @@ func (q runNowRequest) validate() error {
 		return invalidRequest("Field job_id must be a positive integer.")
 	case len(q.JobName) > maxJobNameLength:
 		return invalidRequest("Field job_name is longer than %d characters.", maxJobNameLength)
-	case len(q.IdempotencyToken) > maxIdempotencyToken:
-		return invalidRequest("Field idempotency_token is longer than %d characters.", maxIdempotencyToken)
+	case len(q.IdempotencyToken) > databricks.MaxIdempotencyToken:
+		return invalidRequest("Field idempotency_token is longer than %d characters.", databricks.MaxIdempotencyToken)
 	}
 	params := []struct {
 		name  string

@@ -6,7 +6,7 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flowbricks/flowbricks/internal/api"
+	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
@@ -50,11 +51,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // Serve serves flowbricks on ln until ctx is cancelled, then drains in-flight requests; it closes
 // ln. The local stack calls it with a listener it opened itself, so no port is ever given up and
 // taken again between choosing it and serving on it.
-func Serve(ctx context.Context, cfg config.Config, ln net.Listener, stdout io.Writer) error {
+func Serve(ctx context.Context, cfg config.Config, ln net.Listener, stdout io.Writer, opts ...Option) error {
 	logger := newLogger(cfg, stdout)
 	warnAboutSettings(cfg, logger)
 
-	handler, cleanup, err := New(cfg, logger)
+	handler, cleanup, err := New(cfg, logger, opts...)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -120,10 +121,29 @@ func databricksOptions(cfg config.Config, host string, transport http.RoundTripp
 	}
 }
 
+// Option changes how New wires flowbricks for a test or the local stack; production passes none.
+type Option func(*options)
+
+type options struct {
+	roots *x509.CertPool // nil: the system roots
+}
+
+// WithRootCAs makes the connections to Entra ID and Databricks trust roots instead of the system
+// roots: the local stack's and the tests' fakes have their own certificate authority, and a
+// process-wide SSL_CERT_FILE cannot differ between two stacks in one test binary.
+func WithRootCAs(roots *x509.CertPool) Option {
+	return func(o *options) { o.roots = roots }
+}
+
 // New builds the HTTP surface and everything behind it; the returned func stops the background
-// work (the signing-key refresh).
-func New(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error) {
-	entraHTTP := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
+// work (the signing-key refresh). The transports are each upstream's own (entra.NewTransport,
+// databricks.NewTransport), shared by everything that calls that upstream.
+func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler, func(), error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	entraHTTP := &http.Client{Transport: entra.NewTransport(o.roots), Timeout: 30 * time.Second}
 	validator, err := entra.NewValidator(entra.ValidatorOptions{
 		AuthorityHost: cfg.AuthorityHost,
 		TenantID:      cfg.TenantID,
@@ -148,7 +168,7 @@ func New(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error)
 			CertificatePassword:     entra.Token(cfg.CertificatePassword),
 			ManagedIdentityClientID: cfg.ManagedIdentityClient,
 		},
-		Scope:      config.DatabricksScope,
+		Scope:      azure.DatabricksScope,
 		HTTPClient: entraHTTP,
 		Logger:     logger,
 	})
@@ -157,7 +177,7 @@ func New(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error)
 		return nil, nil, err
 	}
 	workspaces := make(map[string]api.Jobs, len(cfg.Workspaces))
-	transport := newDatabricksTransport()
+	transport := databricks.NewTransport(o.roots)
 	for name, host := range cfg.Workspaces {
 		client, err := databricks.New(databricksOptions(cfg, host, transport))
 		if err != nil {
@@ -175,41 +195,6 @@ func New(cfg config.Config, logger zerolog.Logger) (http.Handler, func(), error)
 		RequestTimeout: requestTimeout,
 	})
 	return h, func() { _ = validator.Close() }, nil
-}
-
-// newTransport keeps connections to Entra ID and Databricks alive between requests; the
-// default transport keeps only two idle connections per host, too few under a burst of flows.
-func newTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
-	t.IdleConnTimeout = 90 * time.Second
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 60 * time.Second
-	return t
-}
-
-// newDatabricksTransport is newTransport speaking HTTP/1.1 only. Every request a flow makes is
-// one Jobs API call, so Databricks traffic is many small concurrent requests: over HTTP/2 they
-// share one connection and Go's HTTP/2 client (stream bookkeeping, HPACK, flow control, handoffs
-// between the caller and the connection's goroutines) cost the handler about 10% more CPU per
-// get-run than HTTP/1.1 keep-alive connections, measured with `devstack bench` (an interleaved
-// A/B of both handlers under the same load: docs/performance.md). Up to MaxIdleConnsPerHost
-// connections stay open, so a warm request still makes no TLS handshake.
-func newDatabricksTransport() *http.Transport {
-	t := newTransport()
-	t.ForceAttemptHTTP2 = false
-	t.Protocols = new(http.Protocols)
-	t.Protocols.SetHTTP1(true)
-	// Clone copied DefaultTransport's HTTP/2 set-up: its ALPN list offers "h2" and its
-	// TLSNextProto would take over a connection on which the server chose h2. Both must go, or a
-	// server that prefers h2 gets HTTP/1.1 spoken on an h2 connection.
-	if t.TLSClientConfig == nil {
-		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	t.TLSClientConfig.NextProtos = nil
-	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	return t
 }
 
 func newLogger(cfg config.Config, stdout io.Writer) zerolog.Logger {

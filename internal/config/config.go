@@ -12,21 +12,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/azure"
 )
 
-// Identifiers shared with the Terraform, the connector and the devstack.
+// Defaults of the settings. The Azure identifiers (the Databricks application and scope, the
+// public-cloud authority) are platform facts, not settings: they live in internal/azure.
 const (
-	// DatabricksAppID is the AzureDatabricks first-party application, the audience of every
-	// token Databricks accepts (public, US Gov and China clouds alike).
-	DatabricksAppID = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
-	// DatabricksScope is what the On-Behalf-Of exchange asks Entra ID for.
-	DatabricksScope = DatabricksAppID + "/.default"
 	// DefaultScope is the delegated scope the flowbricks API exposes to flows.
 	DefaultScope = "user_impersonation"
 	// DefaultAppRole is the app role an allow-listed app-only caller must carry.
 	DefaultAppRole = "Jobs.Run"
-	// DefaultAuthorityHost is the public-cloud Entra ID authority.
-	DefaultAuthorityHost = "https://login.microsoftonline.com/"
 	// DefaultUpstreamTimeout bounds each Databricks call, the SDK's retries of 429/503 included.
 	DefaultUpstreamTimeout = 30 * time.Second
 	// MaxUpstreamTimeout keeps one upstream call inside the handler's 60 s request bound.
@@ -164,7 +160,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	if c.AuthorityHost == "" {
-		c.AuthorityHost = DefaultAuthorityHost
+		c.AuthorityHost = azure.PublicAuthorityHost
 	}
 	if u, err := url.Parse(c.AuthorityHost); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" {
 		// MSAL refuses non-https authorities; failing here gives a clearer message.

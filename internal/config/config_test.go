@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/azure"
 )
 
 const (
@@ -32,7 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Credential != CredentialSecret || c.AuthorityHost != DefaultAuthorityHost || c.Scope != DefaultScope ||
+	if c.Credential != CredentialSecret || c.AuthorityHost != azure.PublicAuthorityHost || c.Scope != DefaultScope ||
 		c.AppRole != DefaultAppRole || c.LogFormat != "json" || c.LogLevel != "info" || c.Port != 8080 ||
 		c.PollInterval != 20*time.Second || len(c.AppCallers) != 0 || c.UpstreamTimeout != DefaultUpstreamTimeout {
 		t.Fatalf("unexpected defaults: %+v", c)

@@ -3,6 +3,7 @@ package databricks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"github.com/databricks/databricks-sdk-go/config/credentials"
 	"github.com/databricks/databricks-sdk-go/logger"
 	"github.com/databricks/databricks-sdk-go/service/jobs"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 const (
@@ -39,21 +42,21 @@ const (
 	// outputConcurrency bounds the get-output calls RunOutputs makes at once
 	// for one run, so a 100-task run cannot burst 100 requests.
 	outputConcurrency = 4
-
-	// maxIdempotencyToken is Databricks' limit for run-now idempotency_token.
-	maxIdempotencyToken = 64
 )
+
+// MaxIdempotencyToken is Databricks' limit on a run-now idempotency_token, in characters (Jobs
+// API 2.2 run-now reference). RunNow refuses a longer one; the HTTP surface checks it first so a
+// bad request costs no upstream call.
+const MaxIdempotencyToken = 64
 
 // Options configure a [Client].
 type Options struct {
 	// Host is the workspace URL, https://adb-<id>.<n>.azuredatabricks.net
 	// (http:// is accepted for local fakes). Scheme and host only.
 	Host string
-	// Transport is the HTTP transport. nil means a tuned *http.Transport:
-	// keep-alive, up to 64 idle connections to the workspace, dial/TLS
-	// timeouts, HTTP/2, proxy from the environment, the system roots (so
-	// SSL_CERT_FILE works on Linux). It must not implement the SDK's test hook
-	// SkipRetryOnIO, which would switch authentication off.
+	// Transport is the HTTP transport; nil means [NewTransport] with the
+	// system roots. It must not implement the SDK's test hook SkipRetryOnIO,
+	// which would switch authentication off.
 	Transport http.RoundTripper
 	// RequestTimeout is the deadline added to every operation when the
 	// caller's context has none or a later one. 0 means DefaultRequestTimeout.
@@ -114,7 +117,7 @@ func New(o Options) (*Client, error) {
 	}
 	transport := o.Transport
 	if transport == nil {
-		transport = newTransport()
+		transport = NewTransport(nil)
 	}
 	transport = boundedTransport{next: transport}
 	cfg := &config.Config{
@@ -167,25 +170,39 @@ func ceilSeconds(d time.Duration) int {
 	return s
 }
 
-// newTransport is the default transport: the SDK's own default allows only
-// GOMAXPROCS+1 idle connections per host, too few for one shared client
-// serving many concurrent users.
-func newTransport() *http.Transport {
-	return &http.Transport{
+// NewTransport is the HTTP transport for Databricks workspaces, and the one a
+// [Client] uses when [Options.Transport] is nil. It speaks HTTP/1.1 only: every
+// request a flow makes is one Jobs API call, so Databricks traffic is many
+// small concurrent requests, and over HTTP/2 they share one connection whose
+// stream bookkeeping, HPACK, flow control and goroutine handoffs cost the
+// handler 10-19% more CPU per get-run than HTTP/1.1 keep-alive connections
+// (measured with `devstack bench`: docs/performance.md). Up to 64 idle
+// connections per host stay open — the SDK's default keeps only GOMAXPROCS+1,
+// too few for one client shared by every user — so a warm request makes no TLS
+// handshake. roots are the certificate authorities to trust; nil means the
+// system roots (on Linux SSL_CERT_FILE / SSL_CERT_DIR), a pool is for a test or
+// local workspace with its own CA.
+func NewTransport(roots *x509.CertPool) *http.Transport {
+	t := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
 			Timeout:   10 * time.Second,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
-		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
-		// RootCAs nil = system roots (SSL_CERT_FILE / SSL_CERT_DIR on Linux).
-		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		// No "h2" in ALPN and an empty (non-nil) TLSNextProto: a server that
+		// prefers HTTP/2 gets HTTP/1.1, never HTTP/1.1 spoken on an h2 connection.
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		Protocols:       new(http.Protocols),
 	}
+	t.Protocols.SetHTTP1(true)
+	return t
 }
 
 // Bounds on what is read of one answer. The SDK reads every JSON answer into
@@ -225,7 +242,11 @@ func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // rejected the token it returned before (expired, revoked, about to expire)
 // and asks for a newly obtained one. A source that cannot get a fresh token
 // returns an error; the client then fails with the rejection it got.
-type TokenSource func(ctx context.Context, fresh bool) (string, error)
+//
+// The token stays a [secret.Token] all the way to the request: only the
+// credentials provider reveals it, to set the Authorization header (and the
+// error classification, to redact it from what Databricks answers).
+type TokenSource func(ctx context.Context, fresh bool) (secret.Token, error)
 
 // sourceKey is the context key of the request's TokenSource; tokenKey the key
 // of the token one attempt of an operation sends (set by the client itself).
@@ -249,8 +270,8 @@ var errNoFreshToken = errors.New("no fresh token: the context carries a fixed to
 
 // WithToken returns a context carrying one fixed Databricks bearer token. A
 // rejected token is not retried: there is no other to try.
-func WithToken(ctx context.Context, token string) context.Context {
-	return WithTokenSource(ctx, func(_ context.Context, fresh bool) (string, error) {
+func WithToken(ctx context.Context, token secret.Token) context.Context {
+	return WithTokenSource(ctx, func(_ context.Context, fresh bool) (secret.Token, error) {
 		if fresh {
 			return "", errNoFreshToken
 		}
@@ -263,24 +284,32 @@ func sourceFrom(ctx context.Context) (TokenSource, bool) {
 	return src, src != nil
 }
 
-// usableToken reports whether tok can be a header value: non-empty, visible
-// ASCII, no spaces (JWTs and PATs are).
-func usableToken(tok string) bool {
-	if tok == "" {
-		return false
+// headerValue is where the Databricks token is revealed to be sent: the
+// Authorization header's value, or false when the token cannot be one. It must
+// be non-empty, visible ASCII, no spaces (JWTs and PATs are), so that no token
+// can split or add a header.
+func headerValue(tok secret.Token) (string, bool) {
+	v := tok.Reveal()
+	if v == "" {
+		return "", false
 	}
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; c <= ' ' || c > '~' {
-			return false
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c > '~' {
+			return "", false
 		}
 	}
-	return true
+	return "Bearer " + v, true
+}
+
+func usableToken(tok secret.Token) bool {
+	_, ok := headerValue(tok)
+	return ok
 }
 
 // tokenFrom returns the token of the current attempt (see [Client.run]).
-func tokenFrom(ctx context.Context) (string, bool) {
-	tok, _ := ctx.Value(tokenKey{}).(string)
-	return tok, usableToken(tok)
+func tokenFrom(ctx context.Context) secret.Token {
+	tok, _ := ctx.Value(tokenKey{}).(secret.Token)
+	return tok
 }
 
 // oboCredentials is the SDK credentials strategy. Configure runs once, lazily,
@@ -297,11 +326,11 @@ func (oboCredentials) Configure(context.Context, *config.Config) (credentials.Cr
 // setBearer is the per-request credentials provider. Returning an error makes
 // the SDK fail the request without sending it and without retrying.
 func setBearer(r *http.Request) error {
-	tok, ok := tokenFrom(r.Context())
+	v, ok := headerValue(tokenFrom(r.Context()))
 	if !ok {
 		return ErrNoToken
 	}
-	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Authorization", v)
 	return nil
 }
 
@@ -380,7 +409,7 @@ func (c *Client) run(ctx context.Context, op string, fn func(ctx context.Context
 }
 
 // attempt calls fn once with tok and classifies its error.
-func (c *Client) attempt(ctx context.Context, op, tok string, fn func(ctx context.Context) error) error {
+func (c *Client) attempt(ctx context.Context, op string, tok secret.Token, fn func(ctx context.Context) error) error {
 	if err := fn(context.WithValue(ctx, tokenKey{}, tok)); err != nil {
 		return classify(ctx, op, tok, err)
 	}

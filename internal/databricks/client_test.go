@@ -15,6 +15,8 @@ import (
 
 	"github.com/databricks/databricks-sdk-go/logger"
 	"github.com/databricks/databricks-sdk-go/service/jobs"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 const runJSON = `{"run_id":5001,"job_id":101,"run_name":"daily","state":{"life_cycle_state":"RUNNING"},"status":{"state":"RUNNING"}}`
@@ -146,7 +148,7 @@ func TestConcurrentUsersEachSendTheirOwnToken(t *testing.T) {
 		wg.Go(func() {
 			for i := range tokensEach {
 				tok := fmt.Sprintf("tok-%d-%d", g, i)
-				run, err := c.GetRun(WithToken(t.Context(), tok), 1)
+				run, err := c.GetRun(WithToken(t.Context(), secret.Token(tok)), 1)
 				if err != nil {
 					errs <- err
 					continue
@@ -384,7 +386,7 @@ func TestSDKLoggerNeverSeesRequestDumpsOrToken(t *testing.T) {
 	control := &recordingLogger{}
 	// (The SDK's credentials provider sends the token of the current attempt, which the client's
 	// operations put into the context under tokenKey.)
-	if _, err := c.jobs.GetRun(logger.NewContext(context.WithValue(t.Context(), tokenKey{}, token), control), jobs.GetRunRequest{RunId: 1}); err != nil {
+	if _, err := c.jobs.GetRun(logger.NewContext(context.WithValue(t.Context(), tokenKey{}, secret.Token(token)), control), jobs.GetRunRequest{RunId: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if control.debug == 0 {

@@ -5,7 +5,9 @@
 // databricks-sdk-go client (client.New + jobs.NewJobs — not the ~200-service
 // WorkspaceClient) whose credentials strategy reads the per-request bearer
 // token from the request context ([WithTokenSource], [WithToken]); nothing
-// user-specific is stored in the client. Building it makes no network call.
+// user-specific is stored in the client. The token stays a redacting
+// secret.Token until the credentials provider sets the Authorization header.
+// Building the client makes no network call.
 //
 // What this package decides, so that callers do not have to:
 //

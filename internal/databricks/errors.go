@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
+
+	"github.com/flowbricks/flowbricks/internal/redact"
+	"github.com/flowbricks/flowbricks/internal/retryafter"
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // Error kinds. Every error returned by a [Client] operation is an [*Error]
@@ -41,10 +45,6 @@ var (
 	// to expire or invalid (see tokenRejectedRe). An operation that gets it
 	// has already asked its TokenSource for a fresh token and tried once more.
 	ErrTokenRejected = errors.New("token rejected by Databricks")
-	// ErrUnauthenticated is the former name of ErrTokenRejected.
-	//
-	// Deprecated: use ErrTokenRejected.
-	ErrUnauthenticated = ErrTokenRejected
 	// ErrThrottled: 429 after the SDK's retries ran out; RetryAfter is set.
 	ErrThrottled = errors.New("throttled by Databricks")
 	// ErrUnavailable: 503, transport errors, timeouts and context deadlines;
@@ -84,7 +84,8 @@ const (
 //
 // It never holds the SDK error itself: the SDK's APIError keeps the HTTP
 // request, and with it the Authorization header. Only plain strings and
-// numbers are copied out, and Detail is scrubbed of the caller's token.
+// numbers are copied out, and every upstream text passes redact.Secrets with
+// the caller's token.
 //
 // Detail is meant for the caller; Error() adds what only the operator should
 // see (e.g. the address a connection to the workspace failed on), so log
@@ -205,7 +206,7 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 //	transport errors, timeouts, ctx deadline/cancel      → ErrUnavailable (Detail without addresses)
 //	an answer larger than its bound (boundedTransport)   → ErrUpstream
 //	anything else (e.g. an undecodable 200 body)         → ErrUpstream
-func classify(ctx context.Context, op, token string, err error) *Error {
+func classify(ctx context.Context, op string, token secret.Token, err error) *Error {
 	if err == nil {
 		return nil
 	}
@@ -223,7 +224,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 	var apiErr *apierr.APIError
 	if errors.As(err, &apiErr) {
 		classifyAPIError(e, op, apiErr)
-		e.Detail = scrub(e.Detail, token)
+		e.Detail = redact.Secrets(e.Detail, token.Reveal())
 		return e
 	}
 
@@ -238,7 +239,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		// timeout — possibly after the deadline ended the SDK's retries.
 		e.Kind = ErrUnavailable
 		e.Detail = transportDetail(err)
-		e.internal = scrub(err.Error(), token)
+		e.internal = redact.Secrets(err.Error(), token.Reveal())
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Kind = ErrUnavailable
 		e.Detail = "no answer from Databricks before the deadline"
@@ -247,7 +248,7 @@ func classify(ctx context.Context, op, token string, err error) *Error {
 		e.Detail = "the call to Databricks was canceled"
 	default:
 		e.Kind = ErrUpstream
-		e.Detail = scrub(err.Error(), token)
+		e.Detail = redact.Secrets(err.Error(), token.Reveal())
 	}
 	if e.Kind == ErrUnavailable {
 		e.RetryAfter = DefaultRetryAfter
@@ -355,45 +356,14 @@ func requestID(apiErr *apierr.APIError) string {
 // (docs/architecture.md, databricks-sdk-go); we only pass them on to the caller.
 func retryAfter(apiErr *apierr.APIError) time.Duration {
 	if h := responseHeader(apiErr); h != nil {
-		if d, ok := parseRetryAfter(h.Get("Retry-After"), time.Now()); ok {
+		if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {
 			return d
 		}
 	}
 	if ri := apiErr.ErrorDetails().RetryInfo; ri != nil && ri.RetryDelay > 0 {
-		return clampRetryAfter(ri.RetryDelay)
+		return min(max(ri.RetryDelay, time.Second), maxRetryAfter)
 	}
 	return DefaultRetryAfter
-}
-
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		if secs > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter, true
-		}
-		return clampRetryAfter(time.Duration(secs) * time.Second), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return clampRetryAfter(t.Sub(now).Round(time.Second)), true
-	}
-	return 0, false
-}
-
-func clampRetryAfter(d time.Duration) time.Duration {
-	switch {
-	case d < time.Second:
-		return time.Second
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	default:
-		return d
-	}
 }
 
 // responseHeader reads the headers of the failed response. ResponseWrapper is
@@ -444,13 +414,4 @@ func transportDetail(err error) string {
 		why = "no route to the workspace"
 	}
 	return "cannot reach Databricks: " + why
-}
-
-// scrub removes the caller's token from text copied out of upstream answers,
-// in case a server (or proxy) echoes the Authorization header back.
-func scrub(s, token string) string {
-	if token == "" || !strings.Contains(s, token) {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[REDACTED]")
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // seenRequest is what the fake upstream recorded about one request.
@@ -81,7 +83,7 @@ func newTestClient(t testing.TB, host string, opts ...func(*Options)) *Client {
 
 func userCtx(t testing.TB, token string) context.Context {
 	t.Helper()
-	return WithToken(t.Context(), token)
+	return WithToken(t.Context(), secret.Token(token))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body string) {

@@ -51,8 +51,8 @@ func (c *Client) RunNow(ctx context.Context, r RunNowRequest) (int64, error) {
 	if r.JobID <= 0 {
 		return 0, invalid(OpRunNow, fmt.Sprintf("job_id must be a positive integer, got %d", r.JobID))
 	}
-	if len(r.IdempotencyToken) > maxIdempotencyToken {
-		return 0, invalid(OpRunNow, fmt.Sprintf("idempotency_token must have at most %d characters, got %d", maxIdempotencyToken, len(r.IdempotencyToken)))
+	if len(r.IdempotencyToken) > MaxIdempotencyToken {
+		return 0, invalid(OpRunNow, fmt.Sprintf("idempotency_token must have at most %d characters, got %d", MaxIdempotencyToken, len(r.IdempotencyToken)))
 	}
 	req := jobs.RunNow{
 		JobId:             r.JobID,

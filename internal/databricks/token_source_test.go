@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // recordingSource is a TokenSource that hands out "stale-token" first and
@@ -22,7 +24,7 @@ type recordingSource struct {
 	sameAgain  bool // answer fresh=true with the stale token
 }
 
-func (s *recordingSource) token(_ context.Context, fresh bool) (string, error) {
+func (s *recordingSource) token(_ context.Context, fresh bool) (secret.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !fresh {
@@ -36,7 +38,7 @@ func (s *recordingSource) token(_ context.Context, fresh bool) (string, error) {
 	if s.sameAgain {
 		return "stale-token", nil
 	}
-	return fmt.Sprintf("fresh-token-%d", s.fresh), nil
+	return secret.Token(fmt.Sprintf("fresh-token-%d", s.fresh)), nil
 }
 
 func (s *recordingSource) counts() (plain, fresh int) {

@@ -56,7 +56,7 @@ func BenchmarkValidateParallel(b *testing.B) {
 func BenchmarkTokenForCacheHit(b *testing.B) {
 	f := newFakeEntra(b)
 	e := newTestExchanger(b, f, nil)
-	incoming := Token(f.mint(b, f.userClaimsV2()))
+	incoming := userToken(b, f, 1)
 	ctx := context.Background()
 	if _, _, err := e.TokenFor(ctx, alice, incoming); err != nil {
 		b.Fatal(err)
@@ -78,7 +78,7 @@ func BenchmarkTokenForCacheHit(b *testing.B) {
 func BenchmarkTokenForCacheHitParallel(b *testing.B) {
 	f := newFakeEntra(b)
 	e := newTestExchanger(b, f, nil)
-	incoming := Token(f.mint(b, f.userClaimsV2()))
+	incoming := userToken(b, f, 1)
 	ctx := context.Background()
 	if _, _, err := e.TokenFor(ctx, alice, incoming); err != nil {
 		b.Fatal(err)

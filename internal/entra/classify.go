@@ -13,6 +13,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/flowbricks/flowbricks/internal/redact"
+	"github.com/flowbricks/flowbricks/internal/retryafter"
 )
 
 const (
@@ -140,25 +143,13 @@ func classifyResponse(status int, header http.Header, body []byte) *ExchangeErro
 
 var aadstsRE = regexp.MustCompile(`AADSTS\d+`)
 
-// retryAfter reads Retry-After (seconds or HTTP date), bounded; defaultRetryAfter when absent.
+// retryAfter is Entra's Retry-After, at least a second and at most maxRetryAfter;
+// defaultRetryAfter when it sent none or one that cannot be read.
 func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return defaultRetryAfter
+	if d, ok := retryafter.Parse(h.Get("Retry-After"), time.Now(), time.Second, maxRetryAfter); ok {
+		return d
 	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = time.Until(t)
-	}
-	switch {
-	case d <= 0:
-		return defaultRetryAfter
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	}
-	return d
+	return defaultRetryAfter
 }
 
 func firstLine(s string) string {
@@ -168,18 +159,11 @@ func firstLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// jwtLikeRE matches anything shaped like a JWS/JWT (header.payload[.signature]).
-var jwtLikeRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*)?`)
-
-// sanitize makes text safe for an error message: known secrets and anything JWT-shaped are
-// replaced, control characters dropped, length bounded.
+// sanitize makes upstream text safe for an error message: known secrets and anything shaped like
+// a token are redacted (internal/redact, the one policy), control characters dropped, length
+// bounded.
 func sanitize(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
-	}
-	s = jwtLikeRE.ReplaceAllString(s, redacted)
+	s = redact.Secrets(s, secrets...)
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '

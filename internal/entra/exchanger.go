@@ -18,11 +18,9 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
-)
 
-// DatabricksScope is the Azure Databricks resource (2ff814a6-…, the same for public, US Gov and
-// China clouds) with /.default.
-const DatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
+	"github.com/flowbricks/flowbricks/internal/azure"
+)
 
 // Defaults for [ExchangerOptions].
 const (
@@ -45,7 +43,7 @@ type ExchangerOptions struct {
 	AuthorityHost, TenantID, ClientID string
 	// Credential is the API's own credential (exactly one kind).
 	Credential CredentialOptions
-	// Scope requested; default DatabricksScope.
+	// Scope requested; default azure.DatabricksScope.
 	Scope string
 	// HTTPClient for Entra (and the managed identity endpoint); nil = a default client with a timeout.
 	HTTPClient *http.Client
@@ -128,7 +126,7 @@ func NewExchanger(o ExchangerOptions) (*Exchanger, error) {
 	}
 	scope := o.Scope
 	if scope == "" {
-		scope = DatabricksScope
+		scope = azure.DatabricksScope
 	}
 	size := o.CacheSize
 	switch {

@@ -24,6 +24,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/rs/zerolog"
+
+	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/internal/azure"
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // testClock is a settable clock that starts at the real time (MSAL computes expiries from the
@@ -72,16 +76,6 @@ func newTestExchanger(t testing.TB, f *fakeEntra, mod func(*ExchangerOptions)) *
 
 var alice = Principal{Kind: User, ObjectID: "11111111-2222-4333-8444-555555555555", TenantID: testTenant}
 
-// userToken is a realistic (JWT-shaped) incoming token for user n.
-func userToken(t testing.TB, f *fakeEntra, n int) Token {
-	return Token(f.mint(t, with(f.userClaimsV2(), map[string]any{"oid": fmt.Sprintf("00000000-0000-4000-8000-%012d", n)})))
-}
-
-// issuedFor reports whether a Databricks token from the fake was issued for incoming.
-func issuedFor(dbx Token, incoming Token) bool {
-	return strings.HasPrefix(dbx.Reveal(), "dbx-obo-"+shortHash(incoming.Reveal())+"-")
-}
-
 func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 	f := newFakeEntra(t)
 	e := newTestExchanger(t, f, nil)
@@ -92,7 +86,7 @@ func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !issuedFor(first, a) {
+	if !f.issuedFor(first, a) {
 		t.Fatalf("token %q not issued for the incoming token", first.Reveal())
 	}
 	if d := time.Until(exp); d < 55*time.Minute || d > 61*time.Minute {
@@ -112,7 +106,7 @@ func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other == first || !issuedFor(other, b) {
+	if other == first || !f.issuedFor(other, b) {
 		t.Fatal("a different incoming token got the other token's Databricks token")
 	}
 	if n := f.count("token"); n != 2 {
@@ -132,7 +126,7 @@ func TestTokenForExchangesOncePerIncomingToken(t *testing.T) {
 			t.Errorf("form %s = %q, want %q", k, got, want)
 		}
 	}
-	if !strings.Contains(form.Get("scope"), DatabricksScope) {
+	if !strings.Contains(form.Get("scope"), azure.DatabricksScope) {
 		t.Errorf("scope = %q", form.Get("scope"))
 	}
 	if form.Has("client_assertion") {
@@ -169,7 +163,9 @@ func TestTokenForRefreshesBeforeExpiry(t *testing.T) {
 	for i, s := range steps {
 		// MSAL derives expiries from the real clock, so the fake issues longer-lived tokens once
 		// the test clock has run ahead of it.
-		f.set(func(f *fakeEntra) { f.expiresIn = s.expiresIn })
+		if err := f.fe.SetTokenTTL(time.Duration(s.expiresIn) * time.Second); err != nil {
+			t.Fatal(err)
+		}
 		clock.Add(s.advance)
 		got, exp, err := e.TokenFor(context.Background(), alice, a)
 		if err != nil {
@@ -264,7 +260,7 @@ func TestTokenForCancelledCallerDoesNotCancelSharedExchange(t *testing.T) {
 	close(release)
 
 	r2 := waitFor(t, done2)
-	if r2.err != nil || !issuedFor(r2.tok, a) {
+	if r2.err != nil || !f.issuedFor(r2.tok, a) {
 		t.Fatalf("second caller: %v", r2.err)
 	}
 	if f.count("token_cancelled") != 0 {
@@ -296,14 +292,8 @@ func TestTokenForCancelledSoleCallerStillFillsCache(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	close(release)
-	// The detached exchange finishes and lands in the cache (bounded wait).
-	deadline := time.Now().Add(10 * time.Second)
-	for e.Stats().Entries != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the abandoned exchange never completed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The detached exchange finishes and lands in the cache.
+	eventually(t, "the abandoned exchange completed", func() bool { return e.Stats().Entries == 1 })
 	if _, _, err := e.TokenFor(context.Background(), alice, a); err != nil || f.count("token") != 1 {
 		t.Fatalf("after: %v, token requests %d", err, f.count("token"))
 	}
@@ -314,8 +304,8 @@ func waitFor[T any](t *testing.T, ch <-chan T) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(20 * time.Second):
-		t.Fatal("timed out waiting")
+	case <-untilDeadline(t).Done():
+		t.Fatal("nothing arrived before the test's deadline")
 		panic("unreachable")
 	}
 }
@@ -350,7 +340,7 @@ func TestTokenForAppPrincipalUsesClientCredentials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(tok.Reveal(), "dbx-app-") || time.Until(exp) < 50*time.Minute {
+		if !f.isAppToken(tok) || time.Until(exp) < 50*time.Minute {
 			t.Fatalf("token %q exp %v", tok.Reveal(), exp)
 		}
 		if i == 0 {
@@ -363,7 +353,7 @@ func TestTokenForAppPrincipalUsesClientCredentials(t *testing.T) {
 		t.Fatalf("token requests = %d, want 1 (azidentity caches app tokens)", n)
 	}
 	form := f.forms()[0]
-	if form.Get("grant_type") != "client_credentials" || !strings.HasPrefix(form.Get("scope"), DatabricksScope) || form.Has("assertion") || form.Get("client_secret") != testSecret {
+	if form.Get("grant_type") != "client_credentials" || !strings.HasPrefix(form.Get("scope"), azure.DatabricksScope) || form.Has("assertion") || form.Get("client_secret") != testSecret {
 		t.Fatalf("client credentials form: grant_type=%q scope=%q assertion=%v", form.Get("grant_type"), form.Get("scope"), form.Has("assertion"))
 	}
 }
@@ -510,7 +500,7 @@ func TestTokenForRedactsSecretsEchoedByEntra(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	assertNoSecrets(t, err, logs.String(), a.Reveal(), testSecret)
-	if xe.Claims != `{"echo":"`+redacted+`"}` {
+	if xe.Claims != `{"echo":"`+secret.Redacted+`"}` {
 		t.Errorf("claims = %q", xe.Claims)
 	}
 	if !strings.Contains(logs.String(), "AADSTS50013") {
@@ -584,20 +574,25 @@ func writeCertPEM(t *testing.T, key any, pub any) (string, *x509.Certificate) {
 }
 
 func TestTokenForWithCertificateSendsSignedClientAssertion(t *testing.T) {
-	f := newFakeEntra(t)
 	key := testKeys(t, 3)[2].priv
 	path, cert := writeCertPEM(t, key, &key.PublicKey)
-	f.set(func(f *fakeEntra) { f.clientCert = cert })
+	f := newFakeEntra(t, func(c *fakeentra.Config) {
+		c.API.ClientSecret = "" // only the certificate is registered
+		c.API.CertificatesPEM = []string{string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))}
+	})
 	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Credential = CredentialOptions{CertificatePath: path} })
 
 	a := userToken(t, f, 1)
 	tok, _, err := e.TokenFor(context.Background(), alice, a)
-	if err != nil || !issuedFor(tok, a) {
+	if err != nil || !f.issuedFor(tok, a) {
 		t.Fatalf("OBO with certificate: %v", err)
 	}
 	app, _, err := e.TokenFor(context.Background(), Principal{Kind: App, AppID: testAppCaller}, "")
-	if err != nil || !strings.HasPrefix(app.Reveal(), "dbx-app-") {
+	if err != nil || !f.isAppToken(app) {
 		t.Fatalf("client credentials with certificate: %v", err)
+	}
+	if n := f.fe.Stats().ClientAuthentications[fakeentra.ClientAuthCertificate]; n != 2 {
+		t.Fatalf("the fake verified %d certificate assertions, want 2", n)
 	}
 	for i, form := range f.forms() {
 		if form.Get("client_assertion_type") != assertionType || form.Has("client_secret") {
@@ -611,11 +606,23 @@ func TestTokenForWithCertificateSendsSignedClientAssertion(t *testing.T) {
 	}
 }
 
+// managedIdentity registers a user-assigned managed identity with the fake, federated with the
+// flowbricks API registration. Its client id is new for every test: MSAL caches managed identity
+// tokens process-wide per client id.
+func managedIdentity(prefix string) (clientID string, mod func(*fakeentra.Config)) {
+	n := time.Now().UnixNano() % 1e12
+	clientID = fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, n)
+	objectID := fmt.Sprintf("0b1ec700-0000-4000-8000-%012d", n)
+	return clientID, func(c *fakeentra.Config) {
+		c.API.ClientSecret = "" // the federated credential is the registration's only credential
+		c.API.FederatedSubjects = []string{objectID}
+		c.ManagedIdentities = []fakeentra.ManagedIdentity{{ClientID: clientID, ObjectID: objectID}}
+	}
+}
+
 func TestTokenForWithManagedIdentityFederatedCredential(t *testing.T) {
-	f := newFakeEntra(t)
-	miClientID := fmt.Sprintf("5eed0000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12) // MSAL caches MI tokens process-wide per id
-	miToken := f.mint(t, jwt.MapClaims{"aud": "fb60f99c-7a34-4190-8149-302f77469936", "sub": "mi-object-id", "exp": time.Now().Add(time.Hour).Unix()})
-	f.set(func(f *fakeEntra) { f.miClientID, f.miToken = miClientID, miToken })
+	miClientID, mod := managedIdentity("5eed0000")
+	f := newFakeEntra(t, mod)
 	t.Setenv("IDENTITY_ENDPOINT", f.URL()+"/msi/token")
 	t.Setenv("IDENTITY_HEADER", f.miHeader)
 
@@ -630,17 +637,25 @@ func TestTokenForWithManagedIdentityFederatedCredential(t *testing.T) {
 	a, b := userToken(t, f, 1), userToken(t, f, 2)
 	for _, in := range []Token{a, b} {
 		tok, _, err := e.TokenFor(context.Background(), alice, in)
-		if err != nil || !issuedFor(tok, in) {
+		if err != nil || !f.issuedFor(tok, in) {
 			t.Fatalf("OBO with managed identity assertion: %v", err)
 		}
 	}
 	if _, _, err := e.TokenFor(context.Background(), Principal{Kind: App, AppID: testAppCaller}, ""); err != nil {
 		t.Fatalf("client credentials with managed identity assertion: %v", err)
 	}
-	for i, form := range f.forms() {
+	forms := f.forms()
+	miToken := forms[0].Get("client_assertion")
+	if _, err := f.fe.Verify(miToken, fakeentra.TokenExchangeAudience); err != nil {
+		t.Fatalf("the client assertion is not the managed identity's token for the exchange audience: %v", err)
+	}
+	for i, form := range forms {
 		if form.Get("client_assertion_type") != assertionType || form.Get("client_assertion") != miToken || form.Has("client_secret") {
 			t.Fatalf("request %d: %v", i, redactForm(form))
 		}
+	}
+	if n := f.fe.Stats().ClientAuthentications[fakeentra.ClientAuthFederated]; n != 3 {
+		t.Errorf("the fake accepted %d federated credentials, want 3", n)
 	}
 	if n := f.count("msi"); n != 1 {
 		t.Errorf("managed identity endpoint called %d times for 3 exchanges, want 1 (token cached)", n)
@@ -659,18 +674,22 @@ func TestTokenForWithManagedIdentityFederatedCredential(t *testing.T) {
 
 func TestTokenForManagedIdentityFailures(t *testing.T) {
 	tests := []struct {
-		name     string
-		status   int
-		wantKind ExchangeErrorKind
+		name       string
+		registered bool // the identity is one the endpoint knows
+		status     int  // injected answer of the endpoint; 0 = the fake's own
+		wantKind   ExchangeErrorKind
 	}{
-		{"identity not assigned", 400, Misconfigured},
-		{"endpoint failing", 500, Unavailable},
+		{"identity not assigned", false, 0, Misconfigured}, // the endpoint's own 400
+		{"endpoint failing", true, 500, Unavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeEntra(t)
-			miClientID := fmt.Sprintf("bad00000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12)
-			f.set(func(f *fakeEntra) { f.miClientID, f.miToken, f.miStatus = miClientID, "never-issued", tc.status })
+			miClientID, mod := managedIdentity("bad00000")
+			if !tc.registered {
+				_, mod = managedIdentity("0ther000") // the fake knows another identity only
+			}
+			f := newFakeEntra(t, mod)
+			f.set(func(f *fakeEntra) { f.miStatus = tc.status })
 			t.Setenv("IDENTITY_ENDPOINT", f.URL()+"/msi/token")
 			t.Setenv("IDENTITY_HEADER", f.miHeader)
 			e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Credential = CredentialOptions{ManagedIdentityClientID: miClientID} })
@@ -775,32 +794,33 @@ func TestInstanceDiscoveryOnlyForMicrosoftHosts(t *testing.T) {
 func TestTokenForAppPrincipalErrors(t *testing.T) {
 	f := newFakeEntra(t)
 	logs := &syncBuffer{}
-	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Logger = zerolog.New(logs) })
-	f.set(func(f *fakeEntra) {
-		f.respond = func(url.Values) *scripted {
-			return entraError(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.", nil)
-		}
+	const wrongSecret = "not~the-Secret.registered_for-the-API"
+	e := newTestExchanger(t, f, func(o *ExchangerOptions) {
+		o.Logger = zerolog.New(logs)
+		o.Credential = CredentialOptions{ClientSecret: wrongSecret}
 	})
 	_, _, err := e.TokenFor(context.Background(), Principal{Kind: App, AppID: testAppCaller}, "")
 	var xe *ExchangeError
 	if !errors.As(err, &xe) || xe.Kind != Misconfigured || xe.AADSTS != "AADSTS7000215" {
 		t.Fatalf("err = %v", err)
 	}
-	assertNoSecrets(t, err, logs.String(), testSecret)
+	assertNoSecrets(t, err, logs.String(), wrongSecret)
 	if !strings.Contains(logs.String(), testAppCaller) {
 		t.Error("the failing app caller is not in the log")
 	}
 }
 
-func TestRetryAfterParsing(t *testing.T) {
+// Entra's Retry-After goes through the one parser (internal/retryafter) with Entra's bounds: at
+// least a second, at most maxRetryAfter, defaultRetryAfter when absent or unreadable.
+func TestRetryAfterBounds(t *testing.T) {
 	for v, want := range map[string]time.Duration{
 		"":                              defaultRetryAfter,
 		"12":                            12 * time.Second,
-		"0":                             defaultRetryAfter,
+		"0":                             time.Second,
 		"-3":                            defaultRetryAfter,
 		"86400":                         maxRetryAfter,
 		"soon":                          defaultRetryAfter,
-		"Wed, 21 Oct 2015 07:28:00 GMT": defaultRetryAfter, // in the past
+		"Wed, 21 Oct 2015 07:28:00 GMT": time.Second, // in the past: retry now
 	} {
 		h := http.Header{}
 		if v != "" {
@@ -809,9 +829,5 @@ func TestRetryAfterParsing(t *testing.T) {
 		if got := retryAfter(h); got != want {
 			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
 		}
-	}
-	future := http.Header{"Retry-After": {time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)}}
-	if got := retryAfter(future); got < 50*time.Second || got > time.Minute {
-		t.Errorf("HTTP-date a minute ahead: %v", got)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // bearerRefusals are the only texts parseBearer's errors may have: fixed reasons, so an error
@@ -151,7 +153,7 @@ func FuzzValidateAuthorization(f *testing.F) {
 			t.Fatalf("refusal of kind %s: %v", kind, err)
 		}
 		msg := err.Error()
-		if jwtLikeRE.MatchString(msg) {
+		if redact.JWT.MatchString(msg) {
 			t.Fatalf("refusal carries a token: %q", msg)
 		}
 		if raw := strings.TrimSpace(header); len(raw) > 7 {

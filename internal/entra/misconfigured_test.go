@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 )
 
 // When Entra refuses flowbricks' own credential, every request fails until an administrator acts.
@@ -17,11 +18,11 @@ import (
 func TestMisconfiguredExchangeLogsAnAdministratorAction(t *testing.T) {
 	f := newFakeEntra(t)
 	logs := &syncBuffer{}
-	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Logger = zerolog.New(logs) })
-	f.set(func(f *fakeEntra) {
-		f.respond = func(url.Values) *scripted {
-			return entraError(401, "invalid_client", 7000215, "Invalid client secret provided.", nil)
-		}
+	// The secret's ID copied instead of its value: Entra refuses it (AADSTS7000215).
+	const wrongSecret = "8c1e0a52-0000-4000-8000-secret-id-not-value"
+	e := newTestExchanger(t, f, func(o *ExchangerOptions) {
+		o.Logger = zerolog.New(logs)
+		o.Credential = CredentialOptions{ClientSecret: wrongSecret}
 	})
 	requestLog := zerolog.New(logs).With().Str("request_id", "req-42").Str("workflow_run_id", "0858RUN").Logger()
 	ctx := requestLog.WithContext(context.Background())
@@ -41,7 +42,7 @@ func TestMisconfiguredExchangeLogsAnAdministratorAction(t *testing.T) {
 			t.Errorf("log field %s = %v, want %q", field, line[field], want)
 		}
 	}
-	assertNoSecrets(t, err, logs.String(), a.Reveal(), testSecret)
+	assertNoSecrets(t, err, logs.String(), a.Reveal(), wrongSecret)
 }
 
 // A failure that is the caller's (or Entra's) business has no administrator action and is a warning.
@@ -49,12 +50,10 @@ func TestCallerSideExchangeFailuresHaveNoAction(t *testing.T) {
 	f := newFakeEntra(t)
 	logs := &syncBuffer{}
 	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Logger = zerolog.New(logs) })
-	f.set(func(f *fakeEntra) {
-		f.respond = func(url.Values) *scripted {
-			return entraError(400, "invalid_grant", 65001, "The user or administrator has not consented.", map[string]any{"suberror": "consent_required"})
-		}
-	})
-	_, _, err := e.TokenFor(context.Background(), alice, userToken(t, f, 1))
+	if err := f.fe.SetUserError("alice", fakeentra.ErrorConsentRequired); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.TokenFor(context.Background(), alice, aliceToken(t, f))
 	var xe *ExchangeError
 	if !errors.As(err, &xe) || xe.Kind != ConsentRequired || xe.Action != "" {
 		t.Fatalf("err = %v, action %q", err, xe.Action)

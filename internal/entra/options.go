@@ -1,23 +1,24 @@
 package entra
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-)
 
-// DefaultAuthorityHost is Microsoft Entra ID in the public cloud.
-const DefaultAuthorityHost = "https://login.microsoftonline.com/"
+	"github.com/flowbricks/flowbricks/internal/azure"
+)
 
 // normalizeAuthorityHost checks that host is an absolute https URL without query or fragment and
 // returns it with exactly one trailing slash ("https://login.microsoftonline.com/").
 // An empty host means the public cloud.
 func normalizeAuthorityHost(host string) (string, error) {
 	if host == "" {
-		return DefaultAuthorityHost, nil
+		return azure.PublicAuthorityHost, nil
 	}
 	u, err := url.Parse(host)
 	if err != nil {
@@ -53,11 +54,31 @@ func checkTenantID(tenantID string) error {
 	return nil
 }
 
-// defaultHTTPClient is used when the caller passes no client: the default transport (which on
-// Linux honours SSL_CERT_FILE / SSL_CERT_DIR for the system roots) with an overall timeout so no
-// request can hang.
+// NewTransport is the HTTP transport for Entra ID: discovery, signing keys, the token endpoint
+// and the managed identity endpoint. It keeps connections alive between requests — the default
+// transport keeps only two idle connections per host, too few under a burst of flows — and
+// bounds the TLS handshake and the wait for an answer's headers. HTTP/2 is used when Entra offers
+// it. roots are the certificate authorities to trust; nil means the system roots (on Linux
+// SSL_CERT_FILE / SSL_CERT_DIR), a pool is for a test or local Entra ID with its own CA.
+func NewTransport(roots *x509.CertPool) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.MinVersion = tls.VersionTLS12
+	t.TLSClientConfig.RootCAs = roots
+	return t
+}
+
+// defaultHTTPClient is used when the caller passes no client: NewTransport with an overall
+// timeout, so no request can hang.
 func defaultHTTPClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout}
+	return &http.Client{Timeout: timeout, Transport: NewTransport(nil)}
 }
 
 // microsoftAuthorityHosts are Entra's own authority hosts, for which instance discovery is

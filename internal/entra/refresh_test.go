@@ -34,7 +34,7 @@ func TestRefreshExchangesTheUsersTokenAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if fresh == rejected || !issuedFor(fresh, incoming) || time.Until(exp) < 50*time.Minute {
+	if fresh == rejected || !f.issuedFor(fresh, incoming) || time.Until(exp) < 50*time.Minute {
 		t.Errorf("Refresh returned the rejected token or one not issued for the incoming token (exp %v)", exp)
 	}
 	if n := f.count("token"); n != 2 {

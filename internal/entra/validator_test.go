@@ -513,7 +513,7 @@ func TestValidatorPicksUpRotatedKeyOnUnknownKID(t *testing.T) {
 		t.Fatal("the unknown kid did not trigger a refresh")
 	}
 	// Entra rolls over: both keys are published for a while.
-	f.setKeys([]*testKey{oldKey, newKey})
+	f.rotateTo(newKey)
 	// Within the interval, no second refresh: still refused, at once.
 	before = jwksFetches(f)
 	if _, _, err := v.Validate(context.Background(), rotated); errKind(err) != "invalid_token" {
@@ -545,7 +545,7 @@ func TestValidatorPicksUpRotationDuringUnknownKIDFlood(t *testing.T) {
 	if _, _, err := v.Validate(context.Background(), junk(0)); errKind(err) != "invalid_token" {
 		t.Fatalf("junk kid: %v", err)
 	}
-	f.setKeys([]*testKey{oldKey, newKey})
+	f.rotateTo(newKey)
 	fetchesAtRotation := jwksFetches(f)
 
 	const step, window, perStep = 5 * time.Second, time.Minute, 10
@@ -619,7 +619,7 @@ func TestValidatorConcurrentUnknownKIDsShareOneRefresh(t *testing.T) {
 	if _, _, err := v.Validate(context.Background(), "Bearer "+sign(t, keys[0], keys[0].kid, f.userClaimsV2())); err != nil {
 		t.Fatal(err)
 	}
-	f.setKeys(keys)
+	f.rotateTo(keys[1])
 	before := jwksFetches(f)
 	held.hold()
 
@@ -719,8 +719,7 @@ func TestValidatorUnavailableOnFirstUseThenRecovers(t *testing.T) {
 			}
 
 			tc.break_(f, 0)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
+			ctx := untilDeadline(t)
 			for {
 				_, _, err = v.Validate(ctx, header)
 				if err == nil {

@@ -14,14 +14,21 @@
 //
 // Values that pass (a workflow run id, an action name, a GUID, a run id) stay readable for the
 // person correlating a flow's run history with flowbricks' log.
+//
+// Upstream texts (Entra ID's and Databricks' error messages) go through the same rules, after
+// [Secrets] has replaced the secret values flowbricks knows it sent with them.
 package redact
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/flowbricks/flowbricks/internal/secret"
 )
 
 // MaxPlain is the longest value, path segment or run of token characters kept as it is. Logic
@@ -77,4 +84,27 @@ func Text(s string) string {
 		s = JWT.ReplaceAllStringFunc(s, Label)
 	}
 	return longRun.ReplaceAllStringFunc(s, Label)
+}
+
+// minSecret is the shortest known secret Secrets replaces: replacing a shorter value everywhere
+// would garble the text (an "a" password) while hiding nothing a guess would not find.
+const minSecret = 4
+
+// Secrets returns s with every occurrence of each known secret value (the token flowbricks sent,
+// its client secret, a certificate password, a client assertion) replaced by secret.Redacted, then
+// passed through Text. A known secret gets the fixed placeholder, not a Label: a certificate
+// password may be short enough for its hash prefix to be guessed offline. Longer secrets are
+// replaced first, so one that contains another is replaced whole.
+func Secrets(s string, secrets ...string) string {
+	known := make([]string, 0, len(secrets))
+	for _, sec := range secrets {
+		if len(sec) >= minSecret && strings.Contains(s, sec) {
+			known = append(known, sec)
+		}
+	}
+	slices.SortFunc(known, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, sec := range known {
+		s = strings.ReplaceAll(s, sec, secret.Redacted)
+	}
+	return Text(s)
 }

@@ -112,3 +112,32 @@ func TestLabel(t *testing.T) {
 		t.Fatalf("labels %q %q", a, b)
 	}
 }
+
+func TestSecrets(t *testing.T) {
+	const clientSecret = "s3cr3t~Value.With-Enough_Entropy"
+	tests := []struct {
+		name, in string
+		secrets  []string
+		want     string
+	}{
+		{"no secret in the text", "AADSTS50013: Assertion failed signature validation.", []string{clientSecret, token},
+			"AADSTS50013: Assertion failed signature validation."},
+		{"a known secret echoed", "secret " + clientSecret + " rejected", []string{clientSecret},
+			"secret [REDACTED] rejected"},
+		{"the token sent, echoed", "Invalid access token: " + token, []string{token},
+			"Invalid access token: [REDACTED]"},
+		{"a secret that contains another is replaced whole", "pw " + clientSecret, []string{"Value", clientSecret},
+			"pw [REDACTED]"},
+		{"an unknown JWT still becomes a label", "other " + token, []string{clientSecret},
+			"other " + Label(token)},
+		{"empty and very short values are not secrets", "a b abc", []string{"", "a", "abc"}, "a b abc"},
+		{"no secrets given: Text", "see " + token, nil, "see " + Label(token)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Secrets(tt.in, tt.secrets...); got != tt.want {
+				t.Fatalf("Secrets = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

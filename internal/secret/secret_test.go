@@ -1,4 +1,4 @@
-package entra
+package secret
 
 import (
 	"bytes"
@@ -58,11 +58,11 @@ func TestTokenNeverRendersItsValue(t *testing.T) {
 		if strings.Contains(s, secret) || strings.Contains(s, "c2VjcmV0") || strings.Contains(s, fmt.Sprintf("%x", secret)[:16]) {
 			t.Errorf("%s leaks the token: %s", name, s)
 		}
-		if name != "fmt %T" && name != "fmt struct %T" && !strings.Contains(s, redacted) {
+		if name != "fmt %T" && name != "fmt struct %T" && !strings.Contains(s, Redacted) {
 			t.Errorf("%s does not show the placeholder: %s", name, s)
 		}
 	}
-	if tok.GoString() != redacted || tok.String() != redacted {
+	if tok.GoString() != Redacted || tok.String() != Redacted {
 		t.Fatal("GoString/String")
 	}
 	if tok.Reveal() != secret {
