@@ -1,6 +1,6 @@
-// Command package builds flowbricks' deployment package: the handler cross-compiled for
-// linux/amd64 (CGO_ENABLED=0, -trimpath, -ldflags "-s -w") and the Functions host files, zipped in
-// the layout Azure Functions runs from.
+// Command package builds flowbricks' deployment package: the handler built by handlerbuild's
+// Deployment mode (linux/amd64, CGO_ENABLED=0, -trimpath, -ldflags "-s -w") and the Functions host
+// files, zipped in the layout Azure Functions runs from.
 //
 //	go run ./tools/package [-root .] [-out dist/flowbricks.zip] [-pkg ./handler]
 //
@@ -14,7 +14,6 @@ package main
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"path/filepath"
@@ -30,14 +28,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/handlerbuild"
 )
 
 const (
 	defaultPkg     = "./handler"
 	defaultOutName = "flowbricks.zip"
-	// Target platform of every Azure Functions Linux plan.
-	targetOS   = "linux"
-	targetArch = "amd64"
 
 	modeFile       os.FileMode = 0o644
 	modeExecutable os.FileMode = 0o755
@@ -63,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root := fs.String("root", ".", "repository root: the folder holding host.json and the function folders")
 	out := fs.String("out", "", "zip file to write (default <root>/dist/"+defaultOutName+")")
 	pkg := fs.String("pkg", defaultPkg, "Go package of the handler, relative to -root")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up when building and packaging take longer than this")
+	timeout := fs.Duration("timeout", 0, "give up when building and packaging take longer than this (0: no limit, stop with Ctrl-C)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run ./tools/package [-root DIR] [-out FILE.zip] [-pkg ./handler]")
 		fs.PrintDefaults()
@@ -82,9 +79,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	res, err := pack(ctx, options{Root: *root, Pkg: *pkg, Out: *out, ModTime: modTime}, goBuild)
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	res, err := pack(ctx, options{Root: *root, Pkg: *pkg, Out: *out, ModTime: modTime}, deploymentBuild)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func pack(ctx context.Context, opts options, build buildFunc) (result, error) {
 	defer os.RemoveAll(tmp)
 	binary := filepath.Join(tmp, path.Base(exe))
 	if err := build(ctx, opts.Root, opts.Pkg, binary); err != nil {
-		return result{}, fmt.Errorf("building %s for %s/%s: %w", opts.Pkg, targetOS, targetArch, err)
+		return result{}, fmt.Errorf("building %s for %s: %w", opts.Pkg, handlerbuild.Deployment, err)
 	}
 
 	files := []source{{entry{"host.json", modeFile}, filepath.Join(opts.Root, "host.json")}}
@@ -286,24 +286,7 @@ func functionFiles(root string) ([]string, error) {
 	return names, nil
 }
 
-// goBuild runs `go build` for linux/amd64 without cgo, trimmed paths and no symbol tables; the
-// rest of the environment (GOFLAGS, GOPROXY, module cache, …) is the caller's.
-func goBuild(ctx context.Context, root, pkg, output string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go command is not on PATH: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", output, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS="+targetOS, "GOARCH="+targetArch, "CGO_ENABLED=0")
-	cmd.WaitDelay = 5 * time.Second // bound the wait for output pipes after cancellation
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		return fmt.Errorf("%w\n%s", err, strings.TrimSpace(out.String()))
-	}
-	return nil
+// deploymentBuild builds pkg the way Azure Functions runs it: handlerbuild's Deployment mode.
+func deploymentBuild(ctx context.Context, root, pkg, output string) error {
+	return handlerbuild.Build(ctx, handlerbuild.Options{RepoRoot: root, Package: pkg, Output: output, Mode: handlerbuild.Deployment})
 }
