@@ -5,7 +5,8 @@
 //	go run ./tools/package [-root .] [-out dist/flowbricks.zip] [-pkg ./handler]
 //
 // The zip holds exactly host.json, every <folder>/function.json next to it, and the executable at
-// the path host.json names in customHandler.description.defaultExecutablePath — nothing else.
+// the path host.json names in customHandler.description.defaultExecutablePath — nothing else;
+// functionsapp reads and checks those files.
 // The executable is stored with mode 0755: Linux plans run the package as it is (run-from-package
 // mounts it read-only), so a lost executable bit cannot be repaired on the server. That is why
 // this is a Go program and not a call to `zip`, whose result depends on the machine it runs on
@@ -15,20 +16,20 @@ package main
 import (
 	"archive/zip"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/flowbricks/flowbricks/internal/functionsapp"
 	"github.com/flowbricks/flowbricks/internal/handlerbuild"
 )
 
@@ -141,18 +142,23 @@ type result struct {
 // the zip. The zip is written to a temporary file first, so a failed run never leaves a partial
 // package at opts.Out.
 func pack(ctx context.Context, opts options, build buildFunc) (result, error) {
-	exe, err := executablePath(opts.Root)
+	exe, err := functionsapp.ExecutablePath(opts.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return result{}, fmt.Errorf("%w (is -root the repository root?)", err)
+	}
 	if err != nil {
 		return result{}, err
 	}
-	functions, err := functionFiles(opts.Root)
+	fns, err := functionsapp.ReadFunctions(opts.Root)
 	if err != nil {
 		return result{}, err
 	}
-	for _, f := range functions {
-		if f == exe {
+	var functions []string
+	for _, f := range fns {
+		if f.Path() == exe {
 			return result{}, fmt.Errorf("host.json: defaultExecutablePath %q collides with a function.json", exe)
 		}
+		functions = append(functions, f.Path())
 	}
 
 	tmp, err := os.MkdirTemp("", "flowbricks-package-")
@@ -226,64 +232,6 @@ func addFile(zw *zip.Writer, e entry, src string, modTime time.Time) error {
 		return fmt.Errorf("adding %s: %w", e.Name, err)
 	}
 	return nil
-}
-
-// executablePath reads customHandler.description.defaultExecutablePath from host.json: the
-// package puts the binary exactly where the host will look for it.
-func executablePath(root string) (string, error) {
-	raw, err := os.ReadFile(filepath.Join(root, "host.json"))
-	if err != nil {
-		return "", fmt.Errorf("reading host.json (is -root the repository root?): %w", err)
-	}
-	var host struct {
-		CustomHandler *struct {
-			Description *struct {
-				DefaultExecutablePath string `json:"defaultExecutablePath"`
-			} `json:"description"`
-		} `json:"customHandler"`
-	}
-	if err := json.Unmarshal(raw, &host); err != nil {
-		return "", fmt.Errorf("host.json: %w", err)
-	}
-	if host.CustomHandler == nil || host.CustomHandler.Description == nil ||
-		host.CustomHandler.Description.DefaultExecutablePath == "" {
-		return "", errors.New("host.json: customHandler.description.defaultExecutablePath is not set")
-	}
-	p := host.CustomHandler.Description.DefaultExecutablePath
-	// The host resolves the path against the app root on Linux; it must stay inside the package.
-	if strings.Contains(p, `\`) || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
-		return "", fmt.Errorf("host.json: defaultExecutablePath %q must be a clean relative path inside the app, such as bin/flowbricks", p)
-	}
-	if p == "host.json" {
-		return "", errors.New("host.json: defaultExecutablePath must not be host.json")
-	}
-	return p, nil
-}
-
-// functionFiles lists <folder>/function.json for every folder directly under root (the Functions
-// host's layout), sorted, each checked to be JSON.
-func functionFiles(root string) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(root, "*", "function.json"))
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, m := range matches {
-		raw, err := os.ReadFile(m)
-		if err != nil {
-			return nil, err
-		}
-		name := filepath.Base(filepath.Dir(m)) + "/function.json"
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("%s is not valid JSON", name)
-		}
-		names = append(names, name)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no <folder>/function.json under %s: nothing would route requests to the handler", root)
-	}
-	sort.Strings(names)
-	return names, nil
 }
 
 // deploymentBuild builds pkg the way Azure Functions runs it: handlerbuild's Deployment mode.
