@@ -46,7 +46,7 @@ func (s *server) routes() http.Handler {
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
 			redact.Value(r.Method)+" is not allowed on "+redact.Path(r.URL.Path)+"."))
 	})
-	for _, op := range s.operations() {
+	for _, op := range s.ops {
 		h := op.Handler
 		if op.Auth {
 			h = s.authenticate(h)
