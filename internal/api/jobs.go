@@ -105,13 +105,18 @@ func (s *server) handleRunNow() problemHandler {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
 			return nil
 		}
+		// The platform polls the run's GetRun with the same options until it is over.
+		poll, err := s.pathOf("GetRun", map[string]string{"run_id": strconv.FormatInt(runID, 10)})
+		if err != nil {
+			return fmt.Errorf("run %d was triggered, but its Location cannot be built: %w", runID, err)
+		}
 		q := url.Values{"wait": {"true"}}
 		for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
 			if v := r.URL.Query().Get(name); v != "" {
 				q.Set(name, v)
 			}
 		}
-		s.accepted(w, r, "/api/jobs/runs/"+strconv.FormatInt(runID, 10)+"?"+q.Encode(), runStatus{Run: run})
+		s.accepted(w, r, poll+"?"+q.Encode(), runStatus{Run: run})
 		return nil
 	}
 }
