@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"unicode"
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
@@ -119,12 +118,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// jobRef is how a job is named in messages: by id or by name.
-func (q runNowRequest) jobRef() string {
-	if q.JobID != nil {
-		return fmt.Sprintf("job %d", *q.JobID)
-	}
-	return fmt.Sprintf("job named %q", q.JobName)
 }
