@@ -1,7 +1,6 @@
 package hoststandin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,17 +11,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/functionsapp"
 )
 
 // ErrUnsupported marks an app configuration that the real Functions host may accept but this stand-in does
 // not emulate (payload mode, proxying mode, non-HTTP bindings, route constraints, …). Test with errors.Is.
 var ErrUnsupported = errors.New("not supported by the host stand-in")
 
-// ErrInvalidConfig marks an app configuration that the real Functions host rejects as well.
-var ErrInvalidConfig = errors.New("invalid Functions app configuration")
-
-// defaultRoutePrefix is extensions.http.routePrefix when host.json does not set it (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
-const defaultRoutePrefix = "api"
+// ErrInvalidConfig marks an app configuration that the real Functions host rejects as well. It is
+// functionsapp's error, so one errors.Is test covers the files' syntax and the host's rules.
+var ErrInvalidConfig = functionsapp.ErrInvalidConfig
 
 // app is what the stand-in needs from host.json and the */function.json files.
 type app struct {
@@ -52,49 +51,6 @@ func (f *function) allows(method string) bool {
 	return len(f.methods) == 0 || slices.Contains(f.methods, method)
 }
 
-// hostFile is the part of host.json the stand-in reads. encoding/json matches keys case-insensitively, as
-// the host's .NET configuration binder does.
-type hostFile struct {
-	Version         *string         `json:"version"`
-	CustomHandler   *handlerSection `json:"customHandler"`
-	HTTPWorker      *handlerSection `json:"httpWorker"`
-	FunctionTimeout *string         `json:"functionTimeout"`
-	Functions       []string        `json:"functions"`
-	Extensions      struct {
-		HTTP struct {
-			RoutePrefix *string `json:"routePrefix"`
-		} `json:"http"`
-	} `json:"extensions"`
-}
-
-type handlerSection struct {
-	Description *struct {
-		DefaultExecutablePath string   `json:"defaultExecutablePath"`
-		DefaultWorkerPath     string   `json:"defaultWorkerPath"`
-		Arguments             []string `json:"arguments"`
-		WorkerArguments       []string `json:"workerArguments"`
-		WorkingDirectory      string   `json:"workingDirectory"`
-		WorkerDirectory       string   `json:"workerDirectory"`
-	} `json:"description"`
-	EnableForwardingHTTPRequest bool            `json:"enableForwardingHttpRequest"`
-	EnableProxyingHTTPRequest   bool            `json:"enableProxyingHttpRequest"`
-	ConfigurationProfile        string          `json:"configurationProfile"`
-	HTTP                        json.RawMessage `json:"http"`
-	Port                        *int            `json:"port"`
-}
-
-type functionFile struct {
-	Disabled json.RawMessage `json:"disabled"`
-	Bindings []struct {
-		Type      string   `json:"type"`
-		Direction string   `json:"direction"`
-		Name      string   `json:"name"`
-		AuthLevel *string  `json:"authLevel"`
-		Methods   []string `json:"methods"`
-		Route     *string  `json:"route"`
-	} `json:"bindings"`
-}
-
 // loadApp reads host.json and every <AppRoot>/*/function.json. env is the host's environment (process
 // environment plus app settings; later entries win); it is used for %NAME% expansion and for the
 // AzureWebJobs.<name>.Disabled settings. notes receives non-fatal remarks (e.g. keys not enforced locally).
@@ -106,20 +62,14 @@ func loadApp(root string, env []string, notes func(string)) (*app, error) {
 	a := &app{root: abs}
 	vars := envMap(env)
 
-	var hf hostFile
-	if err := readJSON(filepath.Join(abs, "host.json"), &hf); err != nil {
+	hf, err := functionsapp.ReadHost(abs)
+	if err != nil {
 		return nil, err
 	}
-	if hf.Version == nil || *hf.Version != "2.0" {
-		return nil, fmt.Errorf("host.json: %w: \"version\" must be \"2.0\"", ErrInvalidConfig)
-	}
-	if err := a.configureHandler(&hf, vars, notes); err != nil {
+	if err := a.configureHandler(hf, vars, notes); err != nil {
 		return nil, err
 	}
-	a.routePrefix = defaultRoutePrefix
-	if p := hf.Extensions.HTTP.RoutePrefix; p != nil {
-		a.routePrefix = strings.Trim(*p, "/")
-	}
+	a.routePrefix = hf.RoutePrefix()
 	if hf.FunctionTimeout != nil {
 		ft, err := parseTimeSpan(*hf.FunctionTimeout)
 		if err != nil {
@@ -136,7 +86,7 @@ func loadApp(root string, env []string, notes func(string)) (*app, error) {
 }
 
 // configureHandler follows HttpWorkerOptionsSetup / HttpWorkerDescription (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
-func (a *app) configureHandler(hf *hostFile, vars map[string]string, notes func(string)) error {
+func (a *app) configureHandler(hf *functionsapp.Host, vars map[string]string, notes func(string)) error {
 	sec := hf.CustomHandler
 	if sec == nil && hf.HTTPWorker != nil {
 		// Legacy section: still honoured; customHandler wins when both exist (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
@@ -209,27 +159,19 @@ func (a *app) resolveExecutable() (string, error) {
 
 // loadFunctions reads <root>/*/function.json (one level deep; the folder name is the function name).
 func (a *app) loadFunctions(only []string, vars map[string]string, notes func(string)) error {
-	entries, err := os.ReadDir(a.root)
+	names, err := functionsapp.FunctionFolders(a.root)
 	if err != nil {
-		return fmt.Errorf("app root: %w", err)
+		return err
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		name := e.Name()
-		path := filepath.Join(a.root, name, "function.json")
-		if !fileExists(path) {
-			continue
-		}
+	for _, name := range names {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(s string) bool { return strings.EqualFold(s, name) }) {
 			continue // host.json "functions" lists the functions to load
 		}
-		var ff functionFile
-		if err := readJSON(path, &ff); err != nil {
+		ff, err := functionsapp.ReadFunction(a.root, name)
+		if err != nil {
 			return err
 		}
-		if isTrue(ff.Disabled) || strings.EqualFold(vars["AzureWebJobs."+name+".Disabled"], "true") {
+		if bool(ff.Disabled) || strings.EqualFold(vars["AzureWebJobs."+name+".Disabled"], "true") {
 			notes(fmt.Sprintf("function %s is disabled", name))
 			continue
 		}
@@ -249,7 +191,7 @@ func (a *app) loadFunctions(only []string, vars map[string]string, notes func(st
 	return nil
 }
 
-func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (*function, error) {
+func (a *app) parseFunction(name string, ff *functionsapp.Function, notes func(string)) (*function, error) {
 	// Forwarding applies only to a function with exactly one input binding of type httpTrigger and exactly
 	// one output binding of type http (IsHttpInAndOutFunction; docs/architecture.md, Azure Functions custom handler (forwarding mode)); anything else is payload mode.
 	var in, out []int
@@ -305,8 +247,9 @@ func (a *app) parseFunction(name string, ff *functionFile, notes func(string)) (
 	return fn, nil
 }
 
-// checkConflicts rejects two functions with the same route and overlapping methods (HttpRoutesConflict;
-// docs/architecture.md, Azure Functions custom handler (forwarding mode)).
+// checkConflicts rejects two functions with the same route and overlapping methods, as the host's
+// HttpRoutesConflict check does (docs/architecture.md, Azure Functions custom handler (forwarding
+// mode)).
 func checkConflicts(fns []*function) error {
 	for i, f := range fns {
 		for _, g := range fns[i+1:] {
@@ -399,28 +342,7 @@ func envMap(env []string) map[string]string {
 	return m
 }
 
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w: %w", path, ErrInvalidConfig, err)
-	}
-	return nil
-}
-
 func fileExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir()
-}
-
-// isTrue accepts the JSON forms the host accepts for "disabled": true or "true".
-func isTrue(raw json.RawMessage) bool {
-	var b bool
-	if json.Unmarshal(raw, &b) == nil {
-		return b
-	}
-	var s string
-	return json.Unmarshal(raw, &s) == nil && strings.EqualFold(s, "true")
 }

@@ -27,28 +27,28 @@ type runStatus struct {
 // with the problem fields a flow's "Configure run after" branch can test.
 type failedRun struct {
 	runStatus
-	Code      string `json:"code"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail"`
-	RequestID string `json:"request_id"`
+	Code      string `json:"code" doc:"flowbricks' stable error code (for example invalid_request, forbidden, run_failed)."`
+	Title     string `json:"title" doc:"The HTTP status text."`
+	Status    int    `json:"status" doc:"The HTTP status code."`
+	Detail    string `json:"detail" doc:"What went wrong and what to do, for the person fixing the flow."`
+	RequestID string `json:"request_id" doc:"Identifies the request in flowbricks' logs."`
 }
 
 // runOutput is what the tasks of a run produced.
 type runOutput struct {
 	// Result is the notebook exit value of a single-task run ("" for multi-task runs: see Tasks).
-	Result     string          `json:"result"`
-	ResultJSON json.RawMessage `json:"result_json,omitempty"`
-	Tasks      []taskOutput    `json:"tasks"`
+	Result     string          `json:"result" doc:"The notebook exit value of a single-task run; empty for multi-task runs (see tasks)."`
+	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"result parsed, when it is a JSON object or array."`
+	Tasks      []taskOutput    `json:"tasks" doc:"The output of each task run."`
 	// Truncated is true when any task's result is not complete: cut by Databricks (5 MB) or by
 	// flowbricks' bound on the outputs of one run (databricks.MaxRunOutputBytes).
-	Truncated bool `json:"truncated"`
+	Truncated bool `json:"truncated" doc:"true when a task's result is incomplete (see the tasks' truncated)."`
 }
 
 type taskOutput struct {
 	databricks.TaskOutput
 	// ResultJSON is Result parsed, when the notebook exited with JSON.
-	ResultJSON json.RawMessage `json:"result_json,omitempty"`
+	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"result parsed, when it is a JSON object or array."`
 }
 
 // problemHandler is an HTTP handler that answers an error by returning it: ServeHTTP turns it
@@ -62,8 +62,8 @@ func (h problemHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type jobSummary struct {
-	JobID int64  `json:"job_id"`
-	Name  string `json:"name"`
+	JobID int64  `json:"job_id" doc:"The job's id."`
+	Name  string `json:"name" doc:"The job's name."`
 }
 
 func (s *server) handleRunNow() problemHandler {
@@ -105,13 +105,18 @@ func (s *server) handleRunNow() problemHandler {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
 			return nil
 		}
+		// The platform polls the run's GetRun with the same options until it is over.
+		poll, err := s.pathOf("GetRun", map[string]string{"run_id": strconv.FormatInt(runID, 10)})
+		if err != nil {
+			return fmt.Errorf("run %d was triggered, but its Location cannot be built: %w", runID, err)
+		}
 		q := url.Values{"wait": {"true"}}
 		for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
 			if v := r.URL.Query().Get(name); v != "" {
 				q.Set(name, v)
 			}
 		}
-		s.accepted(w, r, "/api/jobs/runs/"+strconv.FormatInt(runID, 10)+"?"+q.Encode(), runStatus{Run: run})
+		s.accepted(w, r, poll+"?"+q.Encode(), runStatus{Run: run})
 		return nil
 	}
 }

@@ -20,12 +20,12 @@ import (
 // problem is an RFC 9457 problem document with flowbricks' stable code. Detail is written for
 // the person fixing the flow; it may carry Databricks' or Entra's own explanation, never a token.
 type problem struct {
-	Type      string `json:"type"`
-	Title     string `json:"title"`
-	Status    int    `json:"status"`
-	Detail    string `json:"detail"`
-	Code      string `json:"code"`
-	RequestID string `json:"request_id"`
+	Type      string `json:"type" doc:"A URL documenting the problem."`
+	Title     string `json:"title" doc:"The HTTP status text."`
+	Status    int    `json:"status" doc:"The HTTP status code."`
+	Detail    string `json:"detail" doc:"What went wrong and what to do, for the person fixing the flow."`
+	Code      string `json:"code" doc:"flowbricks' stable error code (for example invalid_request, forbidden, run_failed)."`
+	RequestID string `json:"request_id" doc:"Identifies the request in flowbricks' logs."`
 
 	retryAfter      time.Duration
 	wwwAuthenticate string

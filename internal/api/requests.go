@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"unicode"
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
@@ -17,17 +16,17 @@ const (
 
 // runNowRequest is the body of POST /api/jobs/run-now.
 type runNowRequest struct {
-	JobID             *int64            `json:"job_id,omitempty"`
-	JobName           string            `json:"job_name,omitempty"`
-	JobParameters     map[string]string `json:"job_parameters,omitempty"`
-	NotebookParams    map[string]string `json:"notebook_params,omitempty"`
-	PythonParams      []string          `json:"python_params,omitempty"`
-	PythonNamedParams map[string]string `json:"python_named_params,omitempty"`
-	JarParams         []string          `json:"jar_params,omitempty"`
-	SQLParams         map[string]string `json:"sql_params,omitempty"`
-	Only              []string          `json:"only,omitempty"`
-	Queue             *bool             `json:"queue,omitempty"`
-	IdempotencyToken  string            `json:"idempotency_token,omitempty"`
+	JobID             *int64            `json:"job_id,omitempty" summary:"Job" visibility:"important" doc:"The job to run. Send job_id or job_name."`
+	JobName           string            `json:"job_name,omitempty" summary:"Job name" visibility:"advanced" doc:"The job to run, by its exact name (ignoring case); fails if no job or several jobs have it."`
+	JobParameters     map[string]string `json:"job_parameters,omitempty" summary:"Job parameters" visibility:"important" doc:"Job-level parameters (name → value). Cannot be combined with the task-level parameters below."`
+	NotebookParams    map[string]string `json:"notebook_params,omitempty" summary:"Notebook parameters" visibility:"advanced" doc:"Parameters for notebook tasks (name → value), read with dbutils.widgets.get."`
+	PythonParams      []string          `json:"python_params,omitempty" summary:"Python parameters" visibility:"advanced" doc:"Command-line arguments for Python tasks (ASCII only)."`
+	PythonNamedParams map[string]string `json:"python_named_params,omitempty" summary:"Python named parameters" visibility:"advanced" doc:"Named parameters for Python wheel tasks (name → value)."`
+	JarParams         []string          `json:"jar_params,omitempty" summary:"JAR parameters" visibility:"advanced" doc:"Command-line arguments for JAR tasks."`
+	SQLParams         map[string]string `json:"sql_params,omitempty" summary:"SQL parameters" visibility:"advanced" doc:"Parameters for SQL tasks (name → value)."`
+	Only              []string          `json:"only,omitempty" summary:"Only these tasks" visibility:"advanced" doc:"Run only these tasks (task keys)."`
+	Queue             *bool             `json:"queue,omitempty" summary:"Queue" visibility:"advanced" doc:"Queue the run when the job is at its concurrency limit (true) or skip it (false); the job's setting applies when absent."`
+	IdempotencyToken  string            `json:"idempotency_token,omitempty" summary:"Idempotency token" visibility:"advanced" doc:"Requests with the same token start one run only (at most 64 characters); takes precedence over the Idempotency-Key header."`
 }
 
 func (q runNowRequest) validate() error {
@@ -118,12 +117,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// jobRef is how a job is named in messages: by id or by name.
-func (q runNowRequest) jobRef() string {
-	if q.JobID != nil {
-		return fmt.Sprintf("job %d", *q.JobID)
-	}
-	return fmt.Sprintf("job named %q", q.JobName)
 }

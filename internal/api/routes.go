@@ -1,7 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -46,7 +49,7 @@ func (s *server) routes() http.Handler {
 		writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method_not_allowed",
 			redact.Value(r.Method)+" is not allowed on "+redact.Path(r.URL.Path)+"."))
 	})
-	for _, op := range s.operations() {
+	for _, op := range s.ops {
 		h := op.Handler
 		if op.Auth {
 			h = s.authenticate(h)
@@ -54,4 +57,63 @@ func (s *server) routes() http.Handler {
 		r.Method(op.Method, op.Path, h)
 	}
 	return r
+}
+
+// pathOf is the URL path of the operation with operationId id, its pattern's parameters filled
+// from params (escaped as path segments): the one place besides the router that reads a path
+// pattern, so a 202's Location follows the route when it moves. Every parameter must be given
+// and used; an error is a programming error.
+func (s *server) pathOf(id string, params map[string]string) (string, error) {
+	for _, op := range s.ops {
+		if op.ID == id {
+			return fillPattern(op.Path, params)
+		}
+	}
+	return "", fmt.Errorf("no operation %q in the route table", id)
+}
+
+// fillPattern replaces each {name} (or chi's {name:regexp}) of a chi pattern with
+// url.PathEscape(params[name]).
+func fillPattern(pattern string, params map[string]string) (string, error) {
+	var b strings.Builder
+	used := 0
+	rest := pattern
+	for {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			break
+		}
+		b.WriteString(rest[:open])
+		// A regexp may hold braces of its own ({id:[0-9]{3}}): find the brace that closes this one.
+		depth, end := 0, -1
+		for i := open; i < len(rest) && end < 0; i++ {
+			switch rest[i] {
+			case '{':
+				depth++
+			case '}':
+				if depth--; depth == 0 {
+					end = i
+				}
+			}
+		}
+		if end < 0 {
+			return "", fmt.Errorf("pattern %s: unclosed {", pattern)
+		}
+		name, _, _ := strings.Cut(rest[open+1:end], ":")
+		value, ok := params[name]
+		if !ok || value == "" {
+			return "", fmt.Errorf("pattern %s: no value for {%s}", pattern, name)
+		}
+		b.WriteString(url.PathEscape(value))
+		used++
+		rest = rest[end+1:]
+	}
+	if strings.Contains(rest, "*") {
+		return "", fmt.Errorf("pattern %s: a wildcard cannot be filled", pattern)
+	}
+	b.WriteString(rest)
+	if used != len(params) {
+		return "", fmt.Errorf("pattern %s: %d parameters given, %d used", pattern, len(params), used)
+	}
+	return b.String(), nil
 }

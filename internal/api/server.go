@@ -58,9 +58,11 @@ func NewServer(d Deps) http.Handler {
 		d.RequestTimeout = 60 * time.Second
 	}
 	s := &server{Deps: d}
+	s.ops = s.operations()
 	return s.routes()
 }
 
 type server struct {
 	Deps
+	ops []operation // the route table (routes.go), built once
 }

@@ -38,44 +38,44 @@ import (
 //     end_time-start_time when both are set; else 0 (still running).
 //   - StartTime/EndTime: RFC 3339 UTC, second precision; "" when 0.
 type Run struct {
-	RunID            int64     `json:"run_id"`
-	JobID            int64     `json:"job_id"`
-	RunName          string    `json:"run_name"`
-	State            string    `json:"state"`
-	Result           string    `json:"result"`
-	Terminal         bool      `json:"terminal"`
-	Succeeded        bool      `json:"succeeded"`
-	Message          string    `json:"message"`
-	RunPageURL       string    `json:"run_page_url"`
-	StartTime        string    `json:"start_time"`
-	EndTime          string    `json:"end_time"`
-	DurationMs       int64     `json:"duration_ms"`
-	Tasks            []TaskRun `json:"tasks"`
-	IdempotencyToken string    `json:"idempotency_token"` // filled by the API layer
+	RunID            int64     `json:"run_id" doc:"The run's id."`
+	JobID            int64     `json:"job_id" doc:"The job's id."`
+	RunName          string    `json:"run_name" doc:"The run's name (normally the job's name)."`
+	State            string    `json:"state" doc:"Where the run is: QUEUED, PENDING, RUNNING, TERMINATING, TERMINATED (also BLOCKED, WAITING, SKIPPED, INTERNAL_ERROR)."`
+	Result           string    `json:"result" doc:"How the run ended once terminal: SUCCESS, SUCCESS_WITH_FAILURES, FAILED, CANCELED, TIMEDOUT, RUN_EXECUTION_ERROR, …; empty while running."`
+	Terminal         bool      `json:"terminal" doc:"true once the run is over (whatever its result)."`
+	Succeeded        bool      `json:"succeeded" doc:"true when the run is over and its result is SUCCESS (SUCCESS_WITH_FAILURES is not success)."`
+	Message          string    `json:"message" doc:"Databricks' message about the state: why it is queued, or how it ended."`
+	RunPageURL       string    `json:"run_page_url" doc:"Link to the run in the Databricks workspace."`
+	StartTime        string    `json:"start_time" doc:"When the run started (RFC 3339, UTC); empty if it has not."`
+	EndTime          string    `json:"end_time" doc:"When the run ended (RFC 3339, UTC); empty while running."`
+	DurationMs       int64     `json:"duration_ms" doc:"How long the run took, in milliseconds; 0 while running."`
+	Tasks            []TaskRun `json:"tasks" doc:"The run's tasks."`
+	IdempotencyToken string    `json:"idempotency_token" doc:"The idempotency token run-now sent with this run (retries with the same token return this run); empty when a run is read, as Databricks does not return it."` // filled by the API layer
 }
 
 // TaskRun is one task of a run; State/Result follow the rules on [Run].
 type TaskRun struct {
-	TaskKey    string `json:"task_key"`
-	RunID      int64  `json:"run_id"`
-	State      string `json:"state"`
-	Result     string `json:"result"`
-	RunPageURL string `json:"run_page_url"`
-	DurationMs int64  `json:"duration_ms"`
+	TaskKey    string `json:"task_key" doc:"The task's key in the job."`
+	RunID      int64  `json:"run_id" doc:"The task run's id (get-output takes this id)."`
+	State      string `json:"state" doc:"Where the task run is (as the run's state)."`
+	Result     string `json:"result" doc:"How the task run ended (as the run's result); empty while running."`
+	RunPageURL string `json:"run_page_url" doc:"Link to the run in the Databricks workspace."`
+	DurationMs int64  `json:"duration_ms" doc:"How long the task run took, in milliseconds."`
 }
 
 // TaskOutput is the output of one task run (get-output).
 type TaskOutput struct {
-	TaskKey string `json:"task_key"`
-	RunID   int64  `json:"run_id"`
+	TaskKey string `json:"task_key" doc:"The task's key in the job."`
+	RunID   int64  `json:"run_id" doc:"The task run's id."`
 	// Result is the notebook exit value (dbutils.notebook.exit); Databricks
 	// returns at most its first 5 MB and sets Truncated.
-	Result    string `json:"result"`
-	Truncated bool   `json:"truncated"`
+	Result    string `json:"result" doc:"The notebook exit value (dbutils.notebook.exit); Databricks keeps at most its first 5 MB."`
+	Truncated bool   `json:"truncated" doc:"true when result is incomplete: Databricks keeps its first 5 MB, and flowbricks returns at most 8 MiB of results per run (in task order)."`
 	// Error and ErrorTrace are Databricks' text, cut to MaxErrorTraceBytes
 	// each (see [MaxErrorTraceBytes]).
-	Error      string `json:"error"`
-	ErrorTrace string `json:"error_trace"`
+	Error      string `json:"error" doc:"The task's error message, if it failed (long text keeps its beginning and end)."`
+	ErrorTrace string `json:"error_trace" doc:"The error's stack trace, if it failed (long text keeps its beginning and end)."`
 }
 
 // StateUnknown is Run.State when the run carries neither status nor state.

@@ -1,11 +1,12 @@
-// Command package builds flowbricks' deployment package: the handler cross-compiled for
-// linux/amd64 (CGO_ENABLED=0, -trimpath, -ldflags "-s -w") and the Functions host files, zipped in
-// the layout Azure Functions runs from.
+// Command package builds flowbricks' deployment package: the handler built by handlerbuild's
+// Deployment mode (linux/amd64, CGO_ENABLED=0, -trimpath, -ldflags "-s -w") and the Functions host
+// files, zipped in the layout Azure Functions runs from.
 //
 //	go run ./tools/package [-root .] [-out dist/flowbricks.zip] [-pkg ./handler]
 //
 // The zip holds exactly host.json, every <folder>/function.json next to it, and the executable at
-// the path host.json names in customHandler.description.defaultExecutablePath — nothing else.
+// the path host.json names in customHandler.description.defaultExecutablePath — nothing else;
+// functionsapp reads and checks those files.
 // The executable is stored with mode 0755: Linux plans run the package as it is (run-from-package
 // mounts it read-only), so a lost executable bit cannot be repaired on the server. That is why
 // this is a Go program and not a call to `zip`, whose result depends on the machine it runs on
@@ -14,30 +15,27 @@ package main
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/functionsapp"
+	"github.com/flowbricks/flowbricks/internal/handlerbuild"
 )
 
 const (
 	defaultPkg     = "./handler"
 	defaultOutName = "flowbricks.zip"
-	// Target platform of every Azure Functions Linux plan.
-	targetOS   = "linux"
-	targetArch = "amd64"
 
 	modeFile       os.FileMode = 0o644
 	modeExecutable os.FileMode = 0o755
@@ -63,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root := fs.String("root", ".", "repository root: the folder holding host.json and the function folders")
 	out := fs.String("out", "", "zip file to write (default <root>/dist/"+defaultOutName+")")
 	pkg := fs.String("pkg", defaultPkg, "Go package of the handler, relative to -root")
-	timeout := fs.Duration("timeout", 10*time.Minute, "give up when building and packaging take longer than this")
+	timeout := fs.Duration("timeout", 0, "give up when building and packaging take longer than this (0: no limit, stop with Ctrl-C)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run ./tools/package [-root DIR] [-out FILE.zip] [-pkg ./handler]")
 		fs.PrintDefaults()
@@ -82,9 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	res, err := pack(ctx, options{Root: *root, Pkg: *pkg, Out: *out, ModTime: modTime}, goBuild)
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	res, err := pack(ctx, options{Root: *root, Pkg: *pkg, Out: *out, ModTime: modTime}, deploymentBuild)
 	if err != nil {
 		return err
 	}
@@ -141,18 +142,23 @@ type result struct {
 // the zip. The zip is written to a temporary file first, so a failed run never leaves a partial
 // package at opts.Out.
 func pack(ctx context.Context, opts options, build buildFunc) (result, error) {
-	exe, err := executablePath(opts.Root)
+	exe, err := functionsapp.ExecutablePath(opts.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return result{}, fmt.Errorf("%w (is -root the repository root?)", err)
+	}
 	if err != nil {
 		return result{}, err
 	}
-	functions, err := functionFiles(opts.Root)
+	fns, err := functionsapp.ReadFunctions(opts.Root)
 	if err != nil {
 		return result{}, err
 	}
-	for _, f := range functions {
-		if f == exe {
+	var functions []string
+	for _, f := range fns {
+		if f.Path() == exe {
 			return result{}, fmt.Errorf("host.json: defaultExecutablePath %q collides with a function.json", exe)
 		}
+		functions = append(functions, f.Path())
 	}
 
 	tmp, err := os.MkdirTemp("", "flowbricks-package-")
@@ -162,7 +168,7 @@ func pack(ctx context.Context, opts options, build buildFunc) (result, error) {
 	defer os.RemoveAll(tmp)
 	binary := filepath.Join(tmp, path.Base(exe))
 	if err := build(ctx, opts.Root, opts.Pkg, binary); err != nil {
-		return result{}, fmt.Errorf("building %s for %s/%s: %w", opts.Pkg, targetOS, targetArch, err)
+		return result{}, fmt.Errorf("building %s for %s: %w", opts.Pkg, handlerbuild.Deployment, err)
 	}
 
 	files := []source{{entry{"host.json", modeFile}, filepath.Join(opts.Root, "host.json")}}
@@ -228,82 +234,7 @@ func addFile(zw *zip.Writer, e entry, src string, modTime time.Time) error {
 	return nil
 }
 
-// executablePath reads customHandler.description.defaultExecutablePath from host.json: the
-// package puts the binary exactly where the host will look for it.
-func executablePath(root string) (string, error) {
-	raw, err := os.ReadFile(filepath.Join(root, "host.json"))
-	if err != nil {
-		return "", fmt.Errorf("reading host.json (is -root the repository root?): %w", err)
-	}
-	var host struct {
-		CustomHandler *struct {
-			Description *struct {
-				DefaultExecutablePath string `json:"defaultExecutablePath"`
-			} `json:"description"`
-		} `json:"customHandler"`
-	}
-	if err := json.Unmarshal(raw, &host); err != nil {
-		return "", fmt.Errorf("host.json: %w", err)
-	}
-	if host.CustomHandler == nil || host.CustomHandler.Description == nil ||
-		host.CustomHandler.Description.DefaultExecutablePath == "" {
-		return "", errors.New("host.json: customHandler.description.defaultExecutablePath is not set")
-	}
-	p := host.CustomHandler.Description.DefaultExecutablePath
-	// The host resolves the path against the app root on Linux; it must stay inside the package.
-	if strings.Contains(p, `\`) || !filepath.IsLocal(filepath.FromSlash(p)) || path.Clean(p) != p {
-		return "", fmt.Errorf("host.json: defaultExecutablePath %q must be a clean relative path inside the app, such as bin/flowbricks", p)
-	}
-	if p == "host.json" {
-		return "", errors.New("host.json: defaultExecutablePath must not be host.json")
-	}
-	return p, nil
-}
-
-// functionFiles lists <folder>/function.json for every folder directly under root (the Functions
-// host's layout), sorted, each checked to be JSON.
-func functionFiles(root string) ([]string, error) {
-	matches, err := filepath.Glob(filepath.Join(root, "*", "function.json"))
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, m := range matches {
-		raw, err := os.ReadFile(m)
-		if err != nil {
-			return nil, err
-		}
-		name := filepath.Base(filepath.Dir(m)) + "/function.json"
-		if !json.Valid(raw) {
-			return nil, fmt.Errorf("%s is not valid JSON", name)
-		}
-		names = append(names, name)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("no <folder>/function.json under %s: nothing would route requests to the handler", root)
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
-// goBuild runs `go build` for linux/amd64 without cgo, trimmed paths and no symbol tables; the
-// rest of the environment (GOFLAGS, GOPROXY, module cache, …) is the caller's.
-func goBuild(ctx context.Context, root, pkg, output string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go command is not on PATH: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", output, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS="+targetOS, "GOARCH="+targetArch, "CGO_ENABLED=0")
-	cmd.WaitDelay = 5 * time.Second // bound the wait for output pipes after cancellation
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		return fmt.Errorf("%w\n%s", err, strings.TrimSpace(out.String()))
-	}
-	return nil
+// deploymentBuild builds pkg the way Azure Functions runs it: handlerbuild's Deployment mode.
+func deploymentBuild(ctx context.Context, root, pkg, output string) error {
+	return handlerbuild.Build(ctx, handlerbuild.Options{RepoRoot: root, Package: pkg, Output: output, Mode: handlerbuild.Deployment})
 }
