@@ -1,8 +1,9 @@
-package main
-
-// End-to-end tests: the real handler binary, started by the host stand-in from host.json and
-// function.json, talking HTTPS to the fake Entra ID and the fake workspace. Everything goes
-// through HTTP only; the fakes' counters are read to prove what happened upstream.
+// Package e2e holds the end-to-end tests of flowbricks: the real handler (internal/app, served
+// in-process) behind the host stand-in, which applies the Functions host's request rules, talking
+// HTTPS to the fake Entra ID and the fake workspace. Everything goes through HTTP only; the fakes'
+// counters are read to prove what happened upstream. One test (TestHostJSONContract) builds the
+// handler binary and starts it the way the Functions host does.
+package e2e
 
 import (
 	"bytes"
@@ -21,12 +22,21 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/devstack/pki"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
-// appRoot is a temporary Functions app (host.json, function-trigger/, bin/flowbricks) built once
-// for all tests, so tests never touch the repository's bin/.
-var appRoot string
+// The Functions app (host.json, function-trigger/) the stand-in reads, copied from the repository
+// once; the CA every stack of this process uses, which the in-process handlers trust.
+var (
+	repoRoot string
+	appRoot  string
+	testCA   *pki.CA
+)
+
+// stack is a running local stack with the tests' helpers.
+type stack struct{ *devstack.Stack }
 
 // handlerLogs collects the output of every handler process the tests start, for the leak test.
 var handlerLogs = &lockedBuffer{}
@@ -62,19 +72,19 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	repo, err := filepath.Abs("..")
-	if err != nil {
+	if repoRoot, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	appRoot = filepath.Join(dir, "app")
-	for _, f := range []string{"host.json", "function-trigger/function.json"} {
-		if err := copyFile(filepath.Join(repo, f), filepath.Join(appRoot, f)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
+	if err := devstack.CopyApp(repoRoot, appRoot); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	if err := buildHandler(context.Background(), repo, appRoot); err != nil {
+	if testCA, err = pki.NewCA(); err == nil {
+		err = devstack.TrustCA(testCA, dir)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -85,7 +95,7 @@ func runTests(m *testing.M) int {
 			code = 1
 		}
 	}
-	// Every handler process has exited and flushed its output: scan all of it — unless no stack
+	// Every handler has stopped and flushed its output: scan all of it — unless no stack
 	// ran at all (`go test -run '^$' -bench .`), which leaves nothing to scan.
 	if code == 0 && (stacksStarted.Load() > 0 || handlerLogs.String() != "") {
 		if err := findSecrets(handlerLogs.String(), knownSecrets(), sentTokens.list()); err != nil {
@@ -97,7 +107,7 @@ func runTests(m *testing.M) int {
 }
 
 func knownSecrets() []string {
-	fx, err := loadFixture("")
+	fx, err := devstack.LoadFixture("")
 	if err != nil {
 		return nil
 	}
@@ -183,37 +193,49 @@ func (ts *tokenSet) list() []string {
 	return out
 }
 
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
+// testContext ends at the test's deadline (go test -timeout) or when the test ends: every wait in
+// these tests is bounded by it rather than by a figure a loaded machine can exceed.
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	d, ok := t.Deadline()
+	if !ok {
+		return t.Context()
+	}
+	ctx, cancel := context.WithDeadline(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startStack starts a stack with the handler in-process, logging at trace level (tokens must not
+// leak even there) into log and handlerLogs.
+func startStack(ctx context.Context, o devstack.Options, log io.Writer) (*stack, error) {
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "flowbricks-stack-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = dir
+	}
+	o.AppRoot = appRoot
+	o.InProcess = true
+	o.CA = testCA
+	o.HandlerLog = handlerLogs
+	if log != nil {
+		o.HandlerLog = io.MultiWriter(handlerLogs, log)
+	}
+	o.Env = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.Env...)
+	s, err := devstack.Start(ctx, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o644)
+	stacksStarted.Add(1)
+	return &stack{s}, nil
 }
 
 // startTestStack starts a whole stack on free ports and stops it when the test ends.
-func startTestStack(t *testing.T, o stackOptions) *stack {
+func startTestStack(t *testing.T, o devstack.Options) *stack {
 	t.Helper()
-	o.Dir = t.TempDir()
-	o.AppRoot = appRoot
-	o.Listen = "127.0.0.1:0"
-	o.HandlerLog = handlerLogs
-	o.ExtraEnv = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.ExtraEnv...) // tokens must not leak even at trace
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := startStack(ctx, o)
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
-	stacksStarted.Add(1)
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Errorf("stopping the stack: %v", err)
-		}
-	})
+	s, _ := startCapturedStack(t, o)
 	return s
 }
 
@@ -224,23 +246,11 @@ var (
 )
 
 // shared returns one stack for the tests that only read and trigger, to keep the suite fast.
-// It is stopped by TestMain's process exit; its handler gets SIGTERM via the stand-in's
-// process group when the test binary exits.
+// TestMain stops it.
 func shared(t *testing.T) *stack {
 	t.Helper()
 	sharedOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowbricks-shared-")
-		if err != nil {
-			sharedErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sharedStack, sharedErr = startStack(ctx, stackOptions{Dir: dir, AppRoot: appRoot, Listen: "127.0.0.1:0", HandlerLog: handlerLogs,
-			ExtraEnv: []string{"FLOWBRICKS_LOG_LEVEL=trace"}})
-		if sharedErr == nil {
-			stacksStarted.Add(1)
-		}
+		sharedStack, sharedErr = startStack(testContext(t), devstack.Options{}, nil)
 	})
 	if sharedErr != nil {
 		t.Fatalf("starting the shared stack: %v", sharedErr)
@@ -298,7 +308,7 @@ func send(t *testing.T, req *http.Request) apiResponse {
 	for _, values := range req.Header {
 		sentTokens.addFrom(values...)
 	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	resp, err := http.DefaultClient.Do(req.WithContext(testContext(t)))
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
@@ -324,11 +334,13 @@ func (s *stack) userToken(t *testing.T, user string, o fakeentra.MintOptions) st
 // jwtPattern finds anything shaped like a JWT (three base64url parts, JSON header).
 var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
 
-// waitFor polls get-run until the run is terminal (bounded).
+// waitFor reads the run until it is terminal. Between reads it moves the fake workspace's clock
+// on by a second instead of sleeping: runs progress on that clock, so the loop ends after a few
+// reads however loaded the machine is. Bounded by the test's deadline.
 func (s *stack) waitFor(t *testing.T, token string, runID any) apiResponse {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ctx := testContext(t)
+	for ctx.Err() == nil {
 		r := s.call(t, apiCall{method: "GET", path: fmt.Sprintf("/api/jobs/runs/%.0f", runID), token: token})
 		if r.status != 200 {
 			t.Fatalf("get-run: %d %s", r.status, r.body)
@@ -336,9 +348,9 @@ func (s *stack) waitFor(t *testing.T, token string, runID any) apiResponse {
 		if r.json["terminal"] == true {
 			return r
 		}
-		time.Sleep(200 * time.Millisecond)
+		s.Clock.Advance(time.Second)
 	}
-	t.Fatalf("run %v did not finish in time", runID)
+	t.Fatalf("run %v did not finish before the test's deadline", runID)
 	return apiResponse{}
 }
 
