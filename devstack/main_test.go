@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 )
 
 // appRoot is a Functions app (host.json, function-trigger/, the handler binary) built once for
@@ -58,35 +59,10 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// testContext ends at the test's deadline (go test -timeout) or when the test ends.
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	d, ok := t.Deadline()
-	if !ok {
-		return t.Context()
-	}
-	ctx, cancel := context.WithDeadline(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
 
-// syncBuffer is a bytes.Buffer safe for the command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is written by the command while the test reads it.
+type syncBuffer = stacktest.Buffer
 
 // upInBackground runs `devstack up args…` in a goroutine, as a person would in a terminal, and
 // returns once it printed "ready"; stop cancels it (Ctrl-C) and returns its error.

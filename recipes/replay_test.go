@@ -23,6 +23,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/devstack/pki"
 	devstack "github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/recipes"
 )
@@ -45,32 +46,14 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	appRoot = filepath.Join(dir, "app")
-	err = devstack.CopyApp("..", appRoot)
-	if err == nil {
-		testCA, err = pki.NewCA()
-	}
-	if err == nil {
-		err = devstack.TrustCA(testCA, dir)
-	}
-	if err != nil {
+	if appRoot, testCA, err = stacktest.InProcess("..", dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
 }
 
-// testContext ends at the test's deadline (go test -timeout) or when the test ends.
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	d, ok := t.Deadline()
-	if !ok {
-		return t.Context()
-	}
-	ctx, cancel := context.WithDeadline(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
 
 // startStack starts a stack of its own for a test (clean counters) with the extra settings env.
 func startStack(t *testing.T, env ...string) *devstack.Stack {

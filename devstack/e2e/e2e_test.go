@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/pki"
 	devstack "github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
@@ -44,22 +44,8 @@ var handlerLogs = &lockedBuffer{}
 // stacksStarted counts the stacks the tests started, i.e. whether handlerLogs must hold logs.
 var stacksStarted atomic.Int32
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects handler output while the handlers run.
+type lockedBuffer = stacktest.Buffer
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -76,15 +62,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	appRoot = filepath.Join(dir, "app")
-	if err := devstack.CopyApp(repoRoot, appRoot); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if testCA, err = pki.NewCA(); err == nil {
-		err = devstack.TrustCA(testCA, dir)
-	}
-	if err != nil {
+	if appRoot, testCA, err = stacktest.InProcess(repoRoot, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -193,18 +171,8 @@ func (ts *tokenSet) list() []string {
 	return out
 }
 
-// testContext ends at the test's deadline (go test -timeout) or when the test ends: every wait in
-// these tests is bounded by it rather than by a figure a loaded machine can exceed.
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	d, ok := t.Deadline()
-	if !ok {
-		return t.Context()
-	}
-	ctx, cancel := context.WithDeadline(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// testContext is bounded by the test's deadline.
+func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
 
 // startStack starts a stack with the handler in-process, logging at trace level (tokens must not
 // leak even there) into log and handlerLogs.
