@@ -40,6 +40,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
@@ -246,7 +247,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := o.check(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	root, err := findRepoRoot()
+	root, err := repoRoot()
 	if err != nil {
 		return err
 	}
@@ -256,8 +257,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer os.RemoveAll(dir)
 	o.AppRoot = filepath.Join(dir, "app")
-	fmt.Fprintln(stderr, "bench: building the handler (as tools/package does: -trimpath -ldflags '-s -w')")
-	if err := buildBenchApp(ctx, root, o.AppRoot); err != nil {
+	fmt.Fprintln(stderr, buildingLine)
+	if err := stack.CopyApp(root, o.AppRoot); err != nil {
+		return err
+	}
+	if err := stack.BuildHandler(ctx, root, o.AppRoot); err != nil {
 		return err
 	}
 	rep, err := bench(ctx, o)
@@ -274,39 +278,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// buildBenchApp makes a Functions app folder below dir with the repository's host.json and
-// function.json and the handler built like the deployment package builds it.
-func buildBenchApp(ctx context.Context, repoRoot, appRoot string) error {
-	for _, f := range []string{"host.json", filepath.Join("function-trigger", "function.json")} {
-		b, err := os.ReadFile(filepath.Join(repoRoot, f))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(appRoot, f)), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(appRoot, f), b, 0o644); err != nil {
-			return err
-		}
-	}
-	exe, err := executablePath(appRoot)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", exe, "./handler")
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the handler: %w\n%s", err, out)
-	}
-	return nil
-}
-
 // benchUsers adds n users to the fake tenant and the workspace, and the bench job.
-func benchUsers(n int) func(*fixture) {
-	return func(fx *fixture) {
+func benchUsers(n int) func(*stack.Fixture) {
+	return func(fx *stack.Fixture) {
 		for i := range n {
 			name := benchUserName(i)
 			upn := name + "@contoso.example"
@@ -335,7 +309,7 @@ func benchUserName(i int) string { return fmt.Sprintf("bench-%05d", i+1) }
 // benchRun is the state of one measurement.
 type benchRun struct {
 	o       benchOptions
-	s       *stack
+	s       *stack.Stack
 	pid     int
 	handler string // http://127.0.0.1:<handler port>
 	ws      string // https://127.0.0.1:<workspace port>
@@ -384,10 +358,10 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 		log = io.Discard
 	}
 	progress("starting the stack with %d users", o.Users)
-	s, err := startStack(ctx, stackOptions{
-		Dir: dir, AppRoot: o.AppRoot, Listen: "127.0.0.1:0", HandlerLog: log, Mutate: benchUsers(o.Users),
+	s, err := stack.Start(ctx, stack.Options{
+		Dir: dir, AppRoot: o.AppRoot, HandlerLog: log, Mutate: benchUsers(o.Users),
 		// The production defaults: info level, JSON access lines.
-		ExtraEnv: []string{config.EnvLogLevel + "=info"},
+		Env: []string{config.EnvLogLevel + "=info"},
 	})
 	if err != nil {
 		return rep, err
@@ -542,7 +516,7 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 
 	// 5. Cold starts: the same binary and settings, started directly on a free port. The stack is
 	// idle; the handler makes no network call before it answers.
-	exe, err := executablePath(o.AppRoot)
+	exe, err := stack.ExecutablePath(o.AppRoot)
 	if err != nil {
 		return rep, err
 	}
@@ -559,7 +533,7 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 }
 
 // benchHandlerEnv is the handler's environment in the stack (what startStack gives it).
-func benchHandlerEnv(s *stack) []string {
+func benchHandlerEnv(s *stack.Stack) []string {
 	return []string{
 		config.EnvTenantID + "=" + s.Fixture.Entra.TenantID,
 		config.EnvClientID + "=" + s.Fixture.Entra.API.ClientID,
@@ -804,6 +778,8 @@ func measureColdStarts(ctx context.Context, exe, dir string, env []string, n int
 	defer client.CloseIdleConnections()
 	out := make([]time.Duration, 0, n)
 	for i := range n {
+		// The handler binary listens on the port its environment names, so this one port has to
+		// be chosen, given up and taken again by the child (as the Functions host does it).
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			return nil, err
@@ -1021,15 +997,19 @@ func clockTicks() (int, error) {
 	if runtime.GOOS != "linux" {
 		return 0, errors.New("bench measures the handler through Linux /proc; run it on Linux")
 	}
-	const atClkTck = 17
 	raw, err := os.ReadFile("/proc/self/auxv")
 	if err != nil {
 		return 100, nil
 	}
-	word := 8
-	if strconv.IntSize == 32 {
-		word = 4
+	if hz, ok := auxvClockTicks(raw, strconv.IntSize/8); ok {
+		return hz, nil
 	}
+	return 100, nil
+}
+
+// auxvClockTicks finds AT_CLKTCK in an auxiliary vector of (key, value) words of word bytes.
+func auxvClockTicks(raw []byte, word int) (int, bool) {
+	const atClkTck = 17
 	for i := 0; i+2*word <= len(raw); i += 2 * word {
 		var k, v uint64
 		if word == 8 {
@@ -1038,13 +1018,13 @@ func clockTicks() (int, error) {
 			k, v = uint64(binary.NativeEndian.Uint32(raw[i:])), uint64(binary.NativeEndian.Uint32(raw[i+word:]))
 		}
 		if k == atClkTck && v > 0 && v < 1_000_000 {
-			return int(v), nil
+			return int(v), true
 		}
 		if k == 0 {
 			break
 		}
 	}
-	return 100, nil
+	return 0, false
 }
 
 func cpuModel() string {
@@ -1064,4 +1044,13 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

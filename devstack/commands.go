@@ -7,60 +7,291 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/devstack/stack"
 )
 
-func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// detachedEnv marks the background process `up --detach` starts.
+const detachedEnv = "FLOWBRICKS_DEVSTACK_DETACHED"
+
+// buildingLine is printed before the handler is built, so that a first build is not mistaken for
+// a hang.
+const buildingLine = "building the handler — the first build takes a few minutes"
+
+func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("up", stderr)
-	dir := fs.String("dir", ".devstack", "state folder (stack.json, ca.pem, handler.log)")
-	port := fs.Int("port", 7071, "port of the Functions host stand-in")
+	dir := fs.String("dir", ".devstack", "state folder (lock, stack.json, ca.pem, handler.log)")
+	port := fs.Int("port", 7071, "port of the Functions host stand-in (0: any free port)")
 	fixturePath := fs.String("fixture", "", "fixture JSON (default: the built-in one)")
+	appDir := fs.String("app", "", "Functions app folder with host.json and function-trigger/ (default: the repository)")
+	noBuild := fs.Bool("no-build", false, "start the handler binary host.json names as it is, without building it")
+	detached := fs.Bool("detach", false, "start the stack in the background and return once it is ready; stop it with `devstack down`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	root, err := findRepoRoot()
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return fmt.Errorf("up: unexpected arguments %q", fs.Args())
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return err
+	if *detached {
+		var childArgs []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "detach" {
+				childArgs = append(childArgs, "--"+f.Name+"="+f.Value.String())
+			}
+		})
+		return upDetached(ctx, childArgs, *dir, *port, stdout, stderr)
 	}
-	logPath, _ := filepath.Abs(filepath.Join(*dir, "handler.log"))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
 
-	s, err := startStack(ctx, stackOptions{
-		Dir: *dir, AppRoot: root, RepoRoot: root, Build: true,
-		Listen: fmt.Sprintf("127.0.0.1:%d", *port), FixturePath: *fixturePath, HandlerLog: logFile,
+	// Refuse before touching any file: a second `up` must not rewrite the running stack's ca.pem
+	// or truncate its handler.log.
+	release, err := takeLock(*dir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ln, err := listenPort(*port)
+	if err != nil {
+		return err
+	}
+	statePath := filepath.Join(*dir, stateFile)
+	defer os.Remove(statePath) // before the lock goes (deferred calls run last-in first-out)
+	if err := os.Remove(statePath); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		ln.Close()
+		return err
+	}
+	appRoot, err := prepareApp(ctx, *appDir, !*noBuild, stderr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	logPath, err := filepath.Abs(filepath.Join(*dir, logFile))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log, err := os.Create(logPath)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer log.Close()
+
+	s, err := stack.Start(ctx, stack.Options{
+		Dir: *dir, AppRoot: appRoot, Listener: ln, FixturePath: *fixturePath, HandlerLog: log, Getenv: getenv,
 	})
 	if err != nil {
 		return err
 	}
-	s.Info.HandlerLog = logPath
-	if err := writeJSONFile(filepath.Join(*dir, "stack.json"), s.Info); err != nil {
+	s.Info.HandlerLog, s.Info.PID = logPath, os.Getpid()
+	if err := writeJSONFile(statePath, s.Info); err != nil {
 		s.Close(context.Background())
 		return err
 	}
 	fmt.Fprintf(stderr, "handler:     %s  (direct: %s, logs: %s)\n", s.Info.HandlerURL, s.Info.HandlerDirect, logPath)
 	fmt.Fprintf(stderr, "fake Entra:  %s  (tenant %s)\n", s.Info.Authority, s.Info.TenantID)
 	fmt.Fprintf(stderr, "workspace:   %s\n", s.Info.DatabricksHost)
-	fmt.Fprintf(stderr, "state:       %s\n", filepath.Join(*dir, "stack.json"))
+	fmt.Fprintf(stderr, "app callers: %s  (FLOWBRICKS_APP_CALLERS: `devstack token --app` works for these)\n", s.Info.AppCallers)
+	fmt.Fprintf(stderr, "state:       %s  (stop with `devstack down --dir %s`)\n", statePath, *dir)
 	fmt.Fprintln(stdout, "ready")
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "stopping")
 	return s.Close(context.Background())
+}
+
+// listenPort opens the stand-in's port on 127.0.0.1 once; the stack serves on this listener.
+func listenPort(port int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("port %d on 127.0.0.1 is taken (is a stack running? `devstack down`, or choose --port): %w", port, err)
+	}
+	return ln, nil
+}
+
+// prepareApp returns the Functions app folder (appDir, or the repository) and builds the
+// handler into it when build is set, saying so first: a first build takes minutes.
+func prepareApp(ctx context.Context, appDir string, build bool, stderr io.Writer) (string, error) {
+	var root string
+	if appDir == "" || build {
+		var err error
+		if root, err = repoRoot(); err != nil {
+			return "", err
+		}
+	}
+	if appDir == "" {
+		appDir = root
+	}
+	appRoot, err := filepath.Abs(appDir)
+	if err != nil {
+		return "", err
+	}
+	if !build {
+		return appRoot, nil
+	}
+	fmt.Fprintln(stderr, buildingLine)
+	start := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // a line now and then, so that a long first build is not mistaken for a hang
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Fprintf(stderr, "  still building (%s)\n", time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	if err := stack.BuildHandler(ctx, root, appRoot); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(stderr, "built the handler in %s\n", time.Since(start).Round(100*time.Millisecond))
+	return appRoot, nil
+}
+
+// upDetached starts `up` with childArgs as a background process of its own session and returns
+// once the stack is ready, showing its progress meanwhile. Its output goes to devstack.log.
+func upDetached(ctx context.Context, childArgs []string, dir string, port int, stdout, stderr io.Writer) error {
+	if pid, err := lockHolder(dir); err != nil {
+		return err
+	} else if pid != 0 {
+		return runningError(dir, pid)
+	}
+	if port != 0 {
+		ln, err := listenPort(port)
+		if err != nil {
+			return err
+		}
+		ln.Close() // the background stack opens it again; it refuses if someone was quicker
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, upLogFile)
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, append([]string{"up"}, childArgs...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), detachedEnv+"=1")
+	detach(cmd)
+	err = cmd.Start()
+	log.Close()
+	if err != nil {
+		return fmt.Errorf("starting the stack in the background: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	follow := &logFollower{path: logPath, out: stderr}
+	for {
+		follow.copy()
+		if info, err := readInfo(dir); err == nil && info.PID == cmd.Process.Pid {
+			fmt.Fprintf(stderr, "the stack runs in the background (pid %d, output in %s); stop it with `devstack down --dir %s`\n", info.PID, logPath, dir)
+			fmt.Fprintln(stdout, "ready")
+			return nil
+		}
+		select {
+		case err := <-exited:
+			follow.copy()
+			return fmt.Errorf("the stack did not start (%v): %s", err, follow.lastLine())
+		case <-ctx.Done():
+			_ = terminate(cmd.Process.Pid)
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// logFollower copies what is appended to a file.
+type logFollower struct {
+	path string
+	out  io.Writer
+	off  int64
+	last string
+}
+
+func (f *logFollower) copy() {
+	file, err := os.Open(f.path)
+	if err != nil {
+		return
+	}
+	defer file.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(file, f.off, 1<<40))
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 { // whole lines only
+		b = b[:i+1]
+		f.off += int64(len(b))
+		f.out.Write(b)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		f.last = lines[len(lines)-1]
+	}
+}
+
+func (f *logFollower) lastLine() string { return strings.TrimPrefix(f.last, "devstack: ") }
+
+// runDown stops the stack running in a state folder and everything it started, and removes its
+// state. Without a running stack it only removes stale state.
+func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("down", stderr)
+	dir := fs.String("dir", ".devstack", "state folder of the stack to stop")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("down: unexpected arguments %q", fs.Args())
+	}
+	pid, err := lockHolder(*dir)
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		removeState(*dir)
+		fmt.Fprintf(stdout, "no stack is running in %s\n", *dir)
+		return nil
+	}
+	leader := groupLeader(pid)
+	if err := terminate(pid); err != nil {
+		return fmt.Errorf("stopping pid %d: %w", pid, err)
+	}
+	for alive(pid) { // it stops the handler first, within its own bound
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the stack (pid %d) is still stopping: %w", pid, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if leader {
+		terminateGroup(pid) // anything it started and left behind
+	}
+	removeState(*dir)
+	fmt.Fprintf(stdout, "stopped the stack in %s (pid %d)\n", *dir, pid)
+	return nil
+}
+
+// removeState removes what describes a running stack; ca.pem and the logs stay for reading.
+func removeState(dir string) {
+	for _, f := range []string{stateFile, lockFile} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
 }
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,13 +308,14 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*user == "") == (*app == "") {
 		return errors.New("token: give exactly one of --user NAME or --app CLIENT_ID")
 	}
-	var info stackInfo
-	raw, err := os.ReadFile(filepath.Join(*dir, "stack.json"))
-	if err != nil {
-		return fmt.Errorf("token: is `devstack up` running? %w", err)
+	if pid, err := lockHolder(*dir); err != nil {
+		return err
+	} else if pid == 0 {
+		return fmt.Errorf("token: no stack is running in %s; start one with `devstack up --detach`", *dir)
 	}
-	if err := json.Unmarshal(raw, &info); err != nil {
-		return fmt.Errorf("token: %s: %w", filepath.Join(*dir, "stack.json"), err)
+	info, err := readInfo(*dir)
+	if err != nil {
+		return fmt.Errorf("token: the stack in %s is not ready yet: %w", *dir, err)
 	}
 	client, err := clientTrusting(info.CAFile)
 	if err != nil {
@@ -144,32 +376,37 @@ func postJSON(ctx context.Context, client *http.Client, url string, body, out an
 
 // runDemo tells the whole story: a user's token, run-now with the asynchronous pattern, polls
 // that follow Location and Retry-After, the final status and the notebook's exit value.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
-	port := fs.Int("port", 7071, "port of the Functions host stand-in")
+	port := fs.Int("port", 7071, "port of the Functions host stand-in (0: any free port)")
 	jobID := fs.Int64("job", 101, "job to run")
 	user := fs.String("user", "alice", "who runs it")
+	appDir := fs.String("app", "", "Functions app folder with host.json and function-trigger/ (default: the repository)")
+	noBuild := fs.Bool("no-build", false, "start the handler binary host.json names as it is, without building it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	root, err := findRepoRoot()
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected arguments %q", fs.Args())
+	}
+	ln, err := listenPort(*port)
 	if err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "flowbricks-demo-")
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logFile, err := os.Create(filepath.Join(dir, "handler.log"))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
 
 	fmt.Fprintln(stdout, "== starting the local stack (fake Entra ID, fake Databricks workspace, Functions host stand-in)")
-	s, err := startStack(ctx, stackOptions{Dir: dir, AppRoot: root, RepoRoot: root, Build: true,
-		Listen: fmt.Sprintf("127.0.0.1:%d", *port), HandlerLog: logFile})
+	appRoot, err := prepareApp(ctx, *appDir, !*noBuild, stdout)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, AppRoot: appRoot, Listener: ln, Getenv: getenv})
 	if err != nil {
 		return err
 	}

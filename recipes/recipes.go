@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/url"
 	"os"
@@ -718,4 +719,19 @@ func waitInterval(n node) (time.Duration, error) {
 		return 0, fmt.Errorf("Wait interval unit %q is not Second, Minute, Hour or Day", str(n["unit"]))
 	}
 	return time.Duration(count) * unit, nil
+}
+
+// WorkflowHeaders are the headers Logic Apps sends with every attempt of one action of workflow
+// run runName (docs/connector.md, "Loops and retries"); x-ms-client-request-id changes per attempt. A replay sends them.
+func WorkflowHeaders(runName, operation string, attempt int) map[string]string {
+	action := fnv.New64a() // a stable id per action, like the engine's
+	action.Write([]byte(runName + "/" + operation))
+	return map[string]string{
+		"x-ms-workflow-run-id":         runName,
+		"x-ms-workflow-operation-name": operation,
+		"x-ms-action-tracking-id":      fmt.Sprintf("7c1e9f0a-0000-4000-8000-%012x", action.Sum64()&0xffffffffffff),
+		"x-ms-client-request-id":       fmt.Sprintf("3b2f6a4e-0000-4000-8000-%012d", attempt),
+		"x-ms-workflow-name":           "nightly-sales",
+		"User-Agent":                   "azure-logic-apps/1.0,(workflow 2c7a; version 0858)",
+	}
 }

@@ -1,8 +1,8 @@
 // Package hoststandin is a local stand-in for the Azure Functions host in front of a custom handler.
 //
 // `func start` (Azure Functions Core Tools) cannot run everywhere the local stack must run, so this package
-// does for flowbricks what the host does, following the documented and coded contract summarised in
-// docs/architecture.md, Azure Functions custom handler (forwarding mode): it reads host.json and */function.json, starts the executable
+// does for flowbricks what the host does, following the documented and coded contract (docs/architecture.md, Azure Functions custom
+// handler (forwarding mode)): it reads host.json and */function.json, starts the executable
 // named there with FUNCTIONS_CUSTOMHANDLER_PORT and friends, waits until the handler answers GET /, and then
 // serves the functions' routes in forwarding mode (enableForwardingHttpRequest), copying and dropping the
 // same parts of each request as the host and failing what the host fails (a chunked request body). It
@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,11 +35,25 @@ import (
 
 // Options configures Start.
 type Options struct {
-	AppRoot        string        // folder with host.json and */function.json (the repo root)
-	Listen         string        // "127.0.0.1:7071" (default); an empty host (":0") means 127.0.0.1
-	Env            []string      // extra environment for the child (like local.settings.json Values), appended to os.Environ()
-	Stdout, Stderr io.Writer     // where the child's output goes (the host captures it); the stand-in logs to Stderr
+	AppRoot string // folder with host.json and */function.json (the repo root)
+	Listen  string // "127.0.0.1:7071" (default); an empty host (":0") means 127.0.0.1
+	// Listener, when set, is used instead of listening on Listen: a caller that must know the
+	// address before starting (the handler's public URL names it) opens it once and hands it on,
+	// so no other process can take the port in between. Close closes it.
+	Listener net.Listener
+	// Environ is the host's own environment, which the handler inherits; nil means os.Environ().
+	// The local stack passes a clean one so that variables exported in a developer's shell cannot
+	// change the handler.
+	Environ        []string
+	Env            []string      // extra environment for the child (like local.settings.json Values), appended to Environ
+	Stdout, Stderr io.Writer     // where the child's output goes (the host captures it)
+	Log            io.Writer     // the stand-in's own log lines; nil means Stderr
 	StartTimeout   time.Duration // default 30s (the host's InitializationTimeout), also for restarts
+	// ForwardTo is the address (127.0.0.1:port) of a handler that is already serving: the stand-in
+	// starts no process, waits until it answers GET / and forwards to it, and never restarts it.
+	// Tests run the handler in-process this way (internal/app.Serve) and still go through the
+	// host's request rules.
+	ForwardTo string
 
 	now func() time.Time // clock of the restart error window; tests set it, default time.Now
 }
@@ -107,22 +122,30 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	stdout, stderr := lockedOutputs(o.Stdout, o.Stderr)
-	logw := io.Writer(io.Discard)
-	if stderr != nil {
+	stdout, stderr, logw := lockedOutputs(o.Stdout, o.Stderr, o.Log)
+	if logw == nil {
 		logw = stderr
+	}
+	if logw == nil {
+		logw = io.Discard
 	}
 	logger := log.New(logw, "[hoststandin] ", log.LstdFlags|log.Lmicroseconds|log.LUTC)
 
 	// App settings become the host's environment, so they also feed %NAME% expansion (docs/architecture.md, Azure Functions custom handler (forwarding mode)).
-	env := append(os.Environ(), o.Env...)
+	environ := o.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	env := append(slices.Clip(environ), o.Env...)
 	a, err := loadApp(o.AppRoot, env, func(note string) { logger.Print(note) })
 	if err != nil {
 		return nil, err
 	}
-	exe, err := a.resolveExecutable()
-	if err != nil {
-		return nil, err
+	var exe string
+	if o.ForwardTo == "" {
+		if exe, err = a.resolveExecutable(); err != nil {
+			return nil, err
+		}
 	}
 	bodyLimit := int64(defaultBodyLimit)
 	if v, ok := envMap(env)["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]; ok {
@@ -131,16 +154,27 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 		}
 	}
 
-	listen, err := loopbackListenAddr(o.Listen)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", listen, err)
+	ln := o.Listener
+	if ln == nil {
+		listen, err := loopbackListenAddr(o.Listen)
+		if err != nil {
+			return nil, err
+		}
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", listen, err)
+		}
 	}
 	port := a.port
-	if port == 0 {
+	if o.ForwardTo != "" {
+		_, p, err := net.SplitHostPort(o.ForwardTo)
+		if err == nil {
+			port, err = strconv.Atoi(p)
+		}
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("ForwardTo %q: %w", o.ForwardTo, err)
+		}
+	} else if port == 0 {
 		// A free loopback port, as WorkerUtilities.GetUnusedTcpPort picks it. The host
 		// picks it once (HttpWorkerOptionsSetup) and every restarted handler gets the same one.
 		if port, err = freeLoopbackPort(); err != nil {
@@ -186,21 +220,32 @@ func Start(ctx context.Context, o Options) (*Host, error) {
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
-	w, err := h.startWorker()
-	if err != nil {
-		cancel()
-		ln.Close()
-		return nil, err
-	}
-	if err := h.waitReady(ctx, w, o.StartTimeout); err != nil {
-		h.kill(w)
-		cancel()
-		ln.Close()
-		return nil, err
-	}
-	close(h.ready)
 	h.supervising = make(chan struct{})
-	go h.supervise(w)
+	if o.ForwardTo != "" {
+		// Nothing to start or supervise: the caller owns the handler.
+		if err := h.waitReady(ctx, nil, o.StartTimeout); err != nil {
+			cancel()
+			ln.Close()
+			return nil, err
+		}
+		close(h.ready)
+		close(h.supervising)
+	} else {
+		w, err := h.startWorker()
+		if err != nil {
+			cancel()
+			ln.Close()
+			return nil, err
+		}
+		if err := h.waitReady(ctx, w, o.StartTimeout); err != nil {
+			h.kill(w)
+			cancel()
+			ln.Close()
+			return nil, err
+		}
+		close(h.ready)
+		go h.supervise(w)
+	}
 
 	h.srv = &http.Server{
 		Handler:           newFrontEnd(a, target, bodyLimit, h.transport, h, logger),
@@ -229,10 +274,14 @@ func (h *Host) URL() string { return h.url }
 // bypass the host (benchmarks). It stays the same across restarts.
 func (h *Host) HandlerURL() string { return h.handlerURL }
 
-// Pid is the process id of the current handler process (a restarted handler has a new one).
+// Pid is the process id of the current handler process (a restarted handler has a new one); 0
+// when the stand-in forwards to a handler it did not start (Options.ForwardTo).
 func (h *Host) Pid() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.cur == nil {
+		return 0
+	}
 	return h.cur.cmd.Process.Pid
 }
 
@@ -255,7 +304,9 @@ func (h *Host) Close(ctx context.Context) error {
 		h.mu.Lock()
 		w := h.cur
 		h.mu.Unlock()
-		h.closeErr = h.stop(ctx, w)
+		if w != nil {
+			h.closeErr = h.stop(ctx, w)
+		}
 		h.transport.CloseIdleConnections()
 	})
 	return h.closeErr
@@ -291,8 +342,12 @@ func (h *Host) reap(w *worker) {
 }
 
 // waitReady sends GET / to the handler every 25 ms until any HTTP response arrives (docs/architecture.md, Azure Functions custom handler (forwarding mode)), the
-// child exits, or the timeout or ctx ends.
+// child exits, or the timeout or ctx ends. w is nil for a handler the stand-in did not start.
 func (h *Host) waitReady(ctx context.Context, w *worker, timeout time.Duration) error {
+	exited := make(<-chan struct{}) // never closed: nothing to watch without a child
+	if w != nil {
+		exited = w.done
+	}
 	pollCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{
@@ -313,18 +368,18 @@ func (h *Host) waitReady(ctx context.Context, w *worker, timeout time.Duration) 
 			return nil
 		}
 		select { // an exit takes priority over the deadline: it is the better explanation
-		case <-w.done:
+		case <-exited:
 			return h.exitedError(w)
 		default:
 		}
 		select {
-		case <-w.done:
+		case <-exited:
 			return h.exitedError(w)
 		case <-pollCtx.Done():
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("waiting for handler %s: %w", h.exe, err)
 			}
-			return fmt.Errorf("%w: %s did not answer GET %s/ within %s (InitializationTimeout)", ErrNotReady, h.exe, h.handlerURL, timeout)
+			return fmt.Errorf("%w: the handler did not answer GET %s/ within %s (InitializationTimeout)", ErrNotReady, h.handlerURL, timeout)
 		case <-tick.C:
 		}
 	}
@@ -399,7 +454,7 @@ func freeLoopbackPort() (int, error) {
 
 // lockedOutputs serialises writes from the child's output copying and the stand-in's own log lines when
 // the writers are not files (bytes.Buffer and the like are not safe for concurrent use).
-func lockedOutputs(stdout, stderr io.Writer) (io.Writer, io.Writer) {
+func lockedOutputs(stdout, stderr, logw io.Writer) (io.Writer, io.Writer, io.Writer) {
 	mu := &sync.Mutex{}
 	wrap := func(w io.Writer) io.Writer {
 		switch w.(type) {
@@ -411,7 +466,7 @@ func lockedOutputs(stdout, stderr io.Writer) (io.Writer, io.Writer) {
 			return &lockedWriter{mu: mu, w: w}
 		}
 	}
-	return wrap(stdout), wrap(stderr)
+	return wrap(stdout), wrap(stderr), wrap(logw)
 }
 
 type lockedWriter struct {

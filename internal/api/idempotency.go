@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // Workflow headers Logic Apps and Power Automate send with every action request. Which of them
@@ -38,7 +39,8 @@ type idempotency struct {
 	// two callers (app callers all act as flowbricks' one Databricks principal) or two jobs never
 	// share a run through Databricks' token, whose scope Databricks does not document.
 	upstream string
-	// shown is the answer's idempotency_token: the caller's own key, else upstream.
+	// shown is the answer's idempotency_token: the caller's own key — as its redact label if it is
+	// JWT-shaped, since no token goes into an answer, not even one the caller sent — else upstream.
 	shown string
 	// key is the caller's key, "" when flowbricks chose the token. It is logged only as a label.
 	key string
@@ -65,7 +67,7 @@ func idempotencyFor(r *http.Request, caller entra.Principal, jobID int64, req ru
 	}
 	if key != "" {
 		t := deriveToken("ik", append(scope, key, string(canonical))...)
-		return idempotency{upstream: t, shown: key, key: key}, nil
+		return idempotency{upstream: t, shown: redact.Value(key), key: key}, nil
 	}
 	if run, op := r.Header.Get(headerWorkflowRunID), r.Header.Get(headerWorkflowOperation); run != "" && op != "" {
 		parts := append(scope, run, op, r.Header.Get(headerActionTrackingID))

@@ -104,6 +104,26 @@ func TestIdempotencyKeysAreScopedToCallerJobAndRequest(t *testing.T) {
 	}
 }
 
+// A caller may put anything into its key, a piece of a token included; the answer shows the key's
+// label then, never the token (docs/security.md, Threat model row 11), and the retry is still the
+// same run.
+func TestATokenShapedKeyIsAnsweredAsItsLabel(t *testing.T) {
+	s := newTestServer(t, withApps)
+	key := "eyJhbGciOiJSUzI1NiIsImtpZCI6IkZQZXZsMlpHSjZGaE9UX1ZQdW10T2NxZS1n" // 64 characters of a JWT
+	var runs []any
+	for range 2 {
+		r := s.do(t, call{method: "POST", path: "/api/jobs/run-now", token: aliceToken, body: `{"job_id":101}`,
+			headers: map[string]string{"Idempotency-Key": key}})
+		if r.status != 200 || r.json["idempotency_token"] != redact.Label(key) || strings.Contains(r.body, key[:20]) {
+			t.Fatalf("got %d %s, want the key's label %s", r.status, r.body, redact.Label(key))
+		}
+		runs = append(runs, r.json["run_id"])
+	}
+	if runs[0] != runs[1] {
+		t.Errorf("runs %v, want one run for the retried key", runs)
+	}
+}
+
 // TestLoopIterationsAndRetries: Logic Apps sends the same x-ms-workflow-run-id and operation name
 // for every iteration of a For each or Until loop; the action tracking id and the repetition
 // headers tell iterations apart, and they stay the same on a retry of one iteration (only

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/testctx"
 )
 
 func testEnv(port int) map[string]string {
@@ -47,16 +48,7 @@ func freePort(t *testing.T) int {
 }
 
 // testDeadline ends at the test's deadline (go test -timeout), or with the test.
-func testDeadline(t *testing.T) context.Context {
-	t.Helper()
-	d, ok := t.Deadline()
-	if !ok {
-		return t.Context()
-	}
-	ctx, cancel := context.WithDeadline(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testDeadline(t *testing.T) context.Context { return testctx.Context(t) }
 
 // runUntilServing runs the handler with env until it answers GET / with 200, then cancels it and
 // returns what it logged once run has returned.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/internal/azure"
+	"github.com/flowbricks/flowbricks/internal/testctx"
 )
 
 const (
@@ -301,19 +302,7 @@ func entraError(status int, errCode string, code int, desc string, extra map[str
 
 // untilDeadline ends at the test's deadline (go test -timeout), or with the test: waits are bounded
 // by it, never by a fixed figure a loaded machine could exceed.
-func untilDeadline(t testing.TB) context.Context {
-	withDeadline, ok := t.(interface{ Deadline() (time.Time, bool) }) // *testing.T, not *testing.B
-	if !ok {
-		return t.Context()
-	}
-	d, ok := withDeadline.Deadline()
-	if !ok {
-		return t.Context()
-	}
-	ctx, cancel := context.WithDeadline(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func untilDeadline(t testing.TB) context.Context { return testctx.Context(t) }
 
 // eventually polls cond until it holds, failing the test with what when the deadline comes first.
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of flowbricks' identity boundary: app callers, the three kinds of credential
 // the handler itself can hold, Entra errors turned into actions, the attack table of the token
@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -34,6 +33,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/devstack/pki"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/internal/entra"
 )
 
@@ -41,17 +41,11 @@ import (
 
 // startCapturedStack is startTestStack that also keeps this stack's own handler output, so a test
 // can read the log lines of its requests. Everything still goes to handlerLogs for the leak scan.
-func startCapturedStack(t *testing.T, o stackOptions) (*stack, *lockedBuffer) {
+func startCapturedStack(t *testing.T, o devstack.Options) (*stack, *lockedBuffer) {
 	t.Helper()
 	own := &lockedBuffer{}
 	o.Dir = t.TempDir()
-	o.AppRoot = appRoot
-	o.Listen = "127.0.0.1:0"
-	o.HandlerLog = io.MultiWriter(handlerLogs, own)
-	o.ExtraEnv = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.ExtraEnv...) // tokens must not leak even at trace
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := startStack(ctx, o)
+	s, err := startStack(testContext(t), o, own)
 	if err != nil {
 		t.Fatalf("starting the stack: %v", err)
 	}
@@ -86,11 +80,11 @@ func logEntries(logs string) (entries []logEntry, other []string) {
 	return entries, other
 }
 
-// waitForLog waits (bounded) for a log line matching match: the handler's output reaches the
-// buffer through the host stand-in's pipe, possibly after the response.
+// waitForLog waits for a log line matching match, bounded by the test's deadline: the handler
+// may write it after the response.
 func waitForLog(t *testing.T, logs *lockedBuffer, what string, match func(logEntry) bool) logEntry {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	ctx := testContext(t)
 	for {
 		entries, _ := logEntries(logs.String())
 		for _, e := range entries {
@@ -98,10 +92,11 @@ func waitForLog(t *testing.T, logs *lockedBuffer, what string, match func(logEnt
 				return e
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ctx.Done():
 			t.Fatalf("no log line %s in:\n%s", what, logs.String())
+		case <-time.After(20 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -132,7 +127,7 @@ func (s *stack) appToken(t *testing.T, clientID string, o fakeentra.MintOptions)
 // fixtureApp returns an app of the default fixture by name.
 func fixtureApp(t *testing.T, name string) fakeentra.App {
 	t.Helper()
-	fx, err := loadFixture("")
+	fx, err := devstack.LoadFixture("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +227,7 @@ func tokenParts(t *testing.T, tok string) (header, claims map[string]any, parts 
 // tenantPublicKey fetches the fake tenant's current signing key from its JWKS, as an attacker can.
 func tenantPublicKey(t *testing.T, s *stack, kid string) *rsa.PublicKey {
 	t.Helper()
-	resp, err := s.httpClient().Get(s.Entra.JWKSURL(2))
+	resp, err := s.HTTPClient().Get(s.Entra.JWKSURL(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,9 +308,9 @@ func testNonce(t *testing.T, n int) string {
 func TestAppCallers(t *testing.T) {
 	logicApp, noRoleApp := fixtureApp(t, "logic-app"), fixtureApp(t, "no-role-app")
 	unlisted := fakeentra.App{Name: "unlisted-app", ClientID: "1091c0de-0000-4000-8000-00000000b0ff", Roles: []string{"Jobs.Run"}}
-	s, logs := startCapturedStack(t, stackOptions{
-		ExtraEnv: []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID + "," + noRoleApp.ClientID},
-		Mutate:   func(fx *fixture) { fx.Entra.Apps = append(fx.Entra.Apps, unlisted) },
+	s, logs := startCapturedStack(t, devstack.Options{
+		Env:    []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID + "," + noRoleApp.ClientID},
+		Mutate: func(fx *devstack.Fixture) { fx.Entra.Apps = append(fx.Entra.Apps, unlisted) },
 	})
 	apiSP := strings.ToLower(s.Info.APIClientID)
 	appTok := s.appToken(t, logicApp.ClientID, fakeentra.MintOptions{})
@@ -407,7 +402,7 @@ func TestHandlerCredentialKinds(t *testing.T) {
 	tests := []struct {
 		name       string
 		env        []string
-		mutate     func(*fixture)
+		mutate     func(*devstack.Fixture)
 		kind       string // the handler's "credential" in its ready line
 		method     string // what the fake Entra saw
 		wantMSI    bool
@@ -416,12 +411,12 @@ func TestHandlerCredentialKinds(t *testing.T) {
 		{name: "client secret", kind: "client_secret", method: fakeentra.ClientAuthSecret},
 		{name: "certificate",
 			env:    []string{"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_CERTIFICATE_PATH=" + certFile},
-			mutate: func(fx *fixture) { fx.Entra.API.CertificatesPEM = []string{certPEM} },
+			mutate: func(fx *devstack.Fixture) { fx.Entra.API.CertificatesPEM = []string{certPEM} },
 			kind:   "certificate", method: fakeentra.ClientAuthCertificate, neverInLog: []string{keyBody}},
 		{name: "managed identity as federated credential",
 			env: []string{"AZURE_CLIENT_SECRET=", "FLOWBRICKS_MANAGED_IDENTITY_CLIENT_ID=" + miClientID,
 				"IDENTITY_ENDPOINT=" + msi.URL + "/msi/token", "IDENTITY_HEADER=" + identityHeader},
-			mutate: func(fx *fixture) {
+			mutate: func(fx *devstack.Fixture) {
 				fx.Entra.ManagedIdentities = []fakeentra.ManagedIdentity{{ClientID: miClientID, ObjectID: miObjectID}}
 				fx.Entra.IdentityHeader = identityHeader
 			},
@@ -429,9 +424,16 @@ func TestHandlerCredentialKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, logs := startCapturedStack(t, stackOptions{
-				ExtraEnv: append([]string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID}, tt.env...),
-				Mutate:   tt.mutate,
+			for _, kv := range tt.env {
+				// azidentity reads the managed identity endpoint from the process environment, which
+				// the in-process handler shares with the test.
+				if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "IDENTITY_") {
+					t.Setenv(k, v)
+				}
+			}
+			s, logs := startCapturedStack(t, devstack.Options{
+				Env:    append([]string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID}, tt.env...),
+				Mutate: tt.mutate,
 			})
 			msi.forwardTo(s.Entra)
 			ready := waitForLog(t, logs, "flowbricks ready", func(e logEntry) bool { return e.str("message") == "flowbricks ready" })
@@ -475,7 +477,7 @@ func TestHandlerCredentialKinds(t *testing.T) {
 // ---- Entra errors → actions ------------------------------------------------------------------
 
 func TestEntraErrorsMapToActions(t *testing.T) {
-	s, logs := startCapturedStack(t, stackOptions{})
+	s, logs := startCapturedStack(t, devstack.Options{})
 	// Warm up: discovery and keys are cached, so the cases below fail in the exchange only.
 	if r := s.call(t, apiCall{method: "GET", path: "/api/health"}); r.status != 200 {
 		t.Fatal(r.status)
@@ -533,9 +535,7 @@ func TestEntraErrorsMapToActions(t *testing.T) {
 
 	t.Run("Entra unreachable: 503 with Retry-After", func(t *testing.T) {
 		bob := s.userToken(t, "bob", fakeentra.MintOptions{}) // never exchanged: needs Entra
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.servers[0].Shutdown(ctx); err != nil { // the fake Entra ID's server
+		if err := s.StopEntra(testContext(t)); err != nil {   // the fake Entra ID's server
 			t.Fatal(err)
 		}
 		r := s.call(t, apiCall{method: "GET", path: "/api/jobs", token: bob})
@@ -568,7 +568,7 @@ func mustEntries(logs *lockedBuffer, message string) []logEntry {
 
 func TestWrongClientSecretIsMisconfiguredAndTellsTheOperator(t *testing.T) {
 	wrong := "wrong-secret-" + testNonce(t, 12)
-	s, logs := startCapturedStack(t, stackOptions{ExtraEnv: []string{"AZURE_CLIENT_SECRET=" + wrong}})
+	s, logs := startCapturedStack(t, devstack.Options{Env: []string{"AZURE_CLIENT_SECRET=" + wrong}})
 	r := s.call(t, apiCall{method: "GET", path: "/api/jobs", token: s.userToken(t, "alice", fakeentra.MintOptions{})})
 	if r.status != 500 || r.str("code") != "misconfigured" || !strings.Contains(r.str("detail"), "administrator") ||
 		!strings.HasSuffix(r.str("type"), "docs/troubleshooting.md#misconfigured") {
@@ -587,8 +587,8 @@ func TestWrongClientSecretIsMisconfiguredAndTellsTheOperator(t *testing.T) {
 }
 
 func TestUnreachableAuthorityIsUnavailable(t *testing.T) {
-	s, _ := startCapturedStack(t, stackOptions{
-		ExtraEnv: []string{fmt.Sprintf("AZURE_AUTHORITY_HOST=https://127.0.0.1:%d/", closedLoopbackPort(t))},
+	s, _ := startCapturedStack(t, devstack.Options{
+		Env: []string{fmt.Sprintf("AZURE_AUTHORITY_HOST=https://127.0.0.1:%d/", closedLoopbackPort(t))},
 	})
 	r := s.call(t, apiCall{method: "GET", path: "/api/jobs", token: s.userToken(t, "alice", fakeentra.MintOptions{})})
 	if r.status != 503 || r.str("code") != "upstream_unavailable" || r.header.Get("Retry-After") == "" {
@@ -607,7 +607,7 @@ func TestUnreachableAuthorityIsUnavailable(t *testing.T) {
 // issuer host, a token from another key set, a payload made invalid, a scope missing, not a JWT.
 func TestAttackTable(t *testing.T) {
 	logicApp, noRoleApp := fixtureApp(t, "logic-app"), fixtureApp(t, "no-role-app")
-	s, _ := startCapturedStack(t, stackOptions{ExtraEnv: []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID}})
+	s, _ := startCapturedStack(t, devstack.Options{Env: []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID}})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	bob := fixtureUser(t, s, "bob")
 	header, claims, parts := tokenParts(t, alice)
@@ -718,7 +718,7 @@ func TestAttackTable(t *testing.T) {
 	}
 
 	t.Run("app-only tokens when no app caller is allow-listed", func(t *testing.T) {
-		sh := shared(t) // FLOWBRICKS_APP_CALLERS unset
+		sh := startTestStack(t, devstack.Options{Env: []string{"FLOWBRICKS_APP_CALLERS="}}) // the stack allow-lists logic-app by default
 		r := sh.call(t, apiCall{method: "GET", path: "/api/jobs", token: sh.appToken(t, logicApp.ClientID, fakeentra.MintOptions{})})
 		if r.status != 403 || r.str("code") != "app_caller_not_allowed" || !strings.Contains(r.str("detail"), "app-only tokens are not accepted") {
 			t.Fatalf("got %d %s", r.status, r.body)
@@ -729,7 +729,7 @@ func TestAttackTable(t *testing.T) {
 // ---- signing keys ----------------------------------------------------------------------------
 
 func TestSigningKeyRotationIsPickedUp(t *testing.T) {
-	s, _ := startCapturedStack(t, stackOptions{})
+	s, _ := startCapturedStack(t, devstack.Options{})
 	old := s.userToken(t, "alice", fakeentra.MintOptions{})
 	if r := s.call(t, apiCall{method: "GET", path: "/api/jobs?name=x", token: old}); r.status != 200 {
 		t.Fatalf("before rotation: %d %s", r.status, r.body)
@@ -749,7 +749,7 @@ func TestSigningKeyRotationIsPickedUp(t *testing.T) {
 }
 
 func TestUnknownKIDFloodIsRateLimited(t *testing.T) {
-	s, _ := startCapturedStack(t, stackOptions{})
+	s, _ := startCapturedStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	if r := s.call(t, apiCall{method: "GET", path: "/api/jobs?name=x", token: alice}); r.status != 200 {
 		t.Fatalf("warm-up: %d %s", r.status, r.body)
@@ -792,7 +792,7 @@ func TestUnknownKIDFloodIsRateLimited(t *testing.T) {
 
 func TestWorkspaceAndJobAllowLists(t *testing.T) {
 	other := startLateServer(t) // the "other" workspace: the same fake, reached at another host
-	s, _ := startCapturedStack(t, stackOptions{ExtraEnv: []string{
+	s, _ := startCapturedStack(t, devstack.Options{Env: []string{
 		"FLOWBRICKS_WORKSPACES=other=" + other.URL,
 		"FLOWBRICKS_JOBS=101",
 	}})
@@ -879,7 +879,7 @@ func startRunDirectly(t *testing.T, s *stack, user string, jobID int64) int64 {
 	}
 	req.Header.Set("Authorization", "Bearer "+dbx)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.httpClient().Do(req)
+	resp, err := s.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -896,7 +896,7 @@ func startRunDirectly(t *testing.T, s *stack, user string, jobID int64) int64 {
 // ---- log hygiene -----------------------------------------------------------------------------
 
 func TestAuditLinesAndRequestIDsOnEveryLogLine(t *testing.T) {
-	s, logs := startCapturedStack(t, stackOptions{})
+	s, logs := startCapturedStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	aliceUser := fixtureUser(t, s, "alice")
 	const workflowRun = "08585RUN-HYGIENE"

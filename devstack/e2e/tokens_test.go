@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of the Databricks token a request acts with: the workspace refuses a token
 // that Entra ID considers fine (revoked, or expired by the workspace's clock) and flowbricks must
@@ -12,10 +12,11 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 )
 
 func TestWorkspaceRejectsTheExchangedToken(t *testing.T) {
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	obo := func() int64 { return s.Entra.Stats().OBOByAssertion[fakeentra.AssertionKey(alice)] }
 	list := apiCall{method: "GET", path: "/api/jobs?name=daily-sales-refresh", token: alice}
@@ -88,7 +89,7 @@ func TestWorkspaceRejectsTheExchangedToken(t *testing.T) {
 }
 
 func TestOneUserWithManyTokensIsBoundedAlone(t *testing.T) {
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	list := func(tok string) apiResponse {
 		return s.call(t, apiCall{method: "GET", path: "/api/jobs?name=daily-sales-refresh", token: tok})
 	}

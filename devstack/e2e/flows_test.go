@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of what flows need: the asynchronous 202 pattern followed the way
 // Logic Apps follows it, run outputs, cancel, the job picker, jobs by name, parameter validation
@@ -9,10 +9,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/recipes"
@@ -111,13 +110,14 @@ type asyncTrace struct {
 // followAsync does what the Logic Apps engine does for an HTTP action with the asynchronous
 // pattern on: while the answer is 202 it waits Retry-After seconds and GETs Location, sending the
 // action's authentication again, until an answer that is not 202. Every 202 must carry an
-// absolute Location on the stack's public URL and a Retry-After in whole seconds. Bounded by a
-// deadline.
+// absolute Location on the stack's public URL and a Retry-After in whole seconds. The wait is
+// the fake workspace's clock moved on by Retry-After, not a sleep; the loop is bounded by the
+// test's deadline.
 func (s *stack) followAsync(t *testing.T, token string, first apiResponse) asyncTrace {
 	t.Helper()
 	var tr asyncTrace
 	r := first
-	deadline := time.Now().Add(40 * time.Second)
+	ctx := testContext(t)
 	for r.status == http.StatusAccepted {
 		tr.accepted = append(tr.accepted, r)
 		loc := r.header.Get("Location")
@@ -128,10 +128,10 @@ func (s *stack) followAsync(t *testing.T, token string, first apiResponse) async
 		if err != nil || wait < 1 {
 			t.Fatalf("202 #%d: Retry-After %q is not a positive number of seconds", len(tr.accepted), r.header.Get("Retry-After"))
 		}
-		if time.Now().Add(time.Duration(wait) * time.Second).After(deadline) {
-			t.Fatalf("still 202 after %d polls: %s", len(tr.accepted), r.body)
+		if ctx.Err() != nil {
+			t.Fatalf("still 202 after %d polls at the test's deadline: %s", len(tr.accepted), r.body)
 		}
-		time.Sleep(time.Duration(wait) * time.Second)
+		s.Clock.Advance(time.Duration(wait) * time.Second)
 		r = s.call(t, apiCall{method: http.MethodGet, path: loc, token: token})
 	}
 	tr.final = r
@@ -162,7 +162,7 @@ func (s *stack) workspaceRun(t *testing.T, user string, runID int64) map[string]
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := s.httpClient().Do(req)
+	resp, err := s.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestWaitModeToFailure(t *testing.T) {
 
 func TestOutputsOfAMultiTaskRun(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	job := s.fixtureJob(t, 103)
 
@@ -338,7 +338,7 @@ func TestOutputsOfAMultiTaskRun(t *testing.T) {
 
 func TestCancelTheLongRunningJob(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	bob := s.userToken(t, "bob", fakeentra.MintOptions{})
 
@@ -379,7 +379,7 @@ func TestCancelTheLongRunningJob(t *testing.T) {
 
 // visibleJobs is what the fixture says principal may see: the jobs whose ACL names it or the
 // built-in users group, plus the filler jobs (users: CAN_VIEW).
-func visibleJobs(fx fixture, principal string) (named map[int64]string, fillers int) {
+func visibleJobs(fx devstack.Fixture, principal string) (named map[int64]string, fillers int) {
 	named = map[int64]string{}
 	admin := slices.ContainsFunc(fx.Workspace.Admins, func(a string) bool { return strings.EqualFold(a, principal) })
 	for _, j := range fx.Workspace.Jobs {
@@ -398,7 +398,7 @@ type jobEntry struct {
 }
 
 // checkJobList compares a job list with what the fixture says the principal sees.
-func checkJobList(t *testing.T, fx fixture, principal string, got []jobEntry) {
+func checkJobList(t *testing.T, fx devstack.Fixture, principal string, got []jobEntry) {
 	t.Helper()
 	named, fillers := visibleJobs(fx, principal)
 	seen := map[int64]bool{}
@@ -479,7 +479,7 @@ func TestJobPicker(t *testing.T) {
 // (100): the picker must still list all of them.
 func TestJobPickerPagesThroughTheAPI(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{Mutate: func(f *fixture) { f.Workspace.FillerJobs = 230 }})
+	s := startTestStack(t, devstack.Options{Mutate: func(f *devstack.Fixture) { f.Workspace.FillerJobs = 230 }})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	named, fillers := visibleJobs(s.Fixture, "alice@contoso.example")
 	total := len(named) + fillers
@@ -513,7 +513,7 @@ func TestJobPickerPagesThroughTheAPI(t *testing.T) {
 // reached the fake workspace.
 func TestJobNamesAndValidation(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 
 	t.Run("a job name that matches one job runs that job", func(t *testing.T) {
@@ -581,27 +581,14 @@ func TestJobNamesAndValidation(t *testing.T) {
 	}
 }
 
-// workflowHeaders are the headers Logic Apps sends with every attempt of one action (docs/architecture.md,
-// Logic Apps and Power Automate: polling and retries); x-ms-client-request-id changes per attempt.
-func workflowHeaders(runID, operation string, attempt int) map[string]string {
-	action := fnv.New64a() // a stable id per action, like the engine's
-	action.Write([]byte(runID + "/" + operation))
-	return map[string]string{
-		"x-ms-workflow-run-id":         runID,
-		"x-ms-workflow-operation-name": operation,
-		"x-ms-action-tracking-id":      fmt.Sprintf("7c1e9f0a-0000-4000-8000-%012x", action.Sum64()&0xffffffffffff),
-		"x-ms-client-request-id":       fmt.Sprintf("3b2f6a4e-0000-4000-8000-%012d", attempt),
-		"x-ms-workflow-name":           "nightly-sales",
-		"User-Agent":                   "azure-logic-apps/1.0,(workflow 2c7a; version 0858)",
-	}
-}
-
 // TestRetryStormCreatesOneRun re-sends one Logic Apps action six times, the way the platform's
 // retry policy would, while the workspace loses answers and answers 503. Exactly one run may
 // exist at the end, and every successful answer names it.
 func TestRetryStormCreatesOneRun(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{})
+	// A short upstream timeout bounds the SDK's retries of the lost answers: the outcome is the
+	// same as with the default, in seconds instead of half a minute.
+	s := startTestStack(t, devstack.Options{Env: []string{config.EnvUpstreamTimeout + "=3"}})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	const body = `{"job_id": 101, "job_parameters": {"date": "2026-11-28"}}`
 	runNowPath := fakeworkspace.PathRunNow
@@ -631,7 +618,7 @@ func TestRetryStormCreatesOneRun(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r := s.runNow(t, alice, "", body, workflowHeaders("08586611142736787787412824395CU21", "Run_daily_sales", i))
+		r := s.runNow(t, alice, "", body, recipes.WorkflowHeaders("08586611142736787787412824395CU21", "Run_daily_sales", i))
 		s.Workspace.ClearFaults()
 		if i == 0 {
 			// The dangerous case really happened: the run exists although the caller got no run id.
@@ -677,7 +664,7 @@ func TestRetryStormCreatesOneRun(t *testing.T) {
 // action with other inputs, are different runs, even when each is retried.
 func TestDistinctActionsCreateDistinctRuns(t *testing.T) {
 	t.Parallel()
-	s := startTestStack(t, stackOptions{})
+	s := startTestStack(t, devstack.Options{})
 	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
 	const workflowRun = "08586611142736787787412824395CU22"
 	const n = 6
@@ -686,7 +673,7 @@ func TestDistinctActionsCreateDistinctRuns(t *testing.T) {
 	runOf := map[string]int64{}
 	send := func(operation, body string, attempt int) int64 {
 		t.Helper()
-		r := s.runNow(t, alice, "", body, workflowHeaders(workflowRun, operation, attempt))
+		r := s.runNow(t, alice, "", body, recipes.WorkflowHeaders(workflowRun, operation, attempt))
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: %d %s", operation, r.status, r.body)
 		}
@@ -715,197 +702,4 @@ func TestDistinctActionsCreateDistinctRuns(t *testing.T) {
 	if created := s.Workspace.Stats().RunsCreated - before.RunsCreated; created != n+1 {
 		t.Errorf("%d runs were created, want %d", created, n+1)
 	}
-}
-
-// platformDelayCap shortens the platform's own waits when replaying a recipe (retry intervals
-// of at least 5 s, a flow's 20 s Wait): only their order matters to flowbricks, and runs on the
-// stack take seconds. Retry-After of the asynchronous pattern is honoured as sent (1 s here).
-const platformDelayCap = time.Second
-
-// platform replays a recipe's calls the way Logic Apps / Power Automate make them: the token of
-// the recipe's kind on every call, the workflow headers with a new client request id per
-// attempt, retries on 408/429/5xx up to the action's retry count.
-type platform struct {
-	s       *stack
-	runName string
-	tokens  map[recipes.AuthKind]string
-	retried int
-}
-
-func (p *platform) send(t *testing.T, kind recipes.AuthKind, action string, retries int, method, uri string, headers map[string]string, body string) apiResponse {
-	t.Helper()
-	token, ok := p.tokens[kind]
-	if !ok {
-		t.Fatalf("action %s: authentication kind %q has no token here", action, kind)
-	}
-	for attempt := 0; ; attempt++ {
-		h := workflowHeaders(p.runName, action, attempt)
-		for k, v := range headers {
-			h[k] = v
-		}
-		r := p.s.call(t, apiCall{method: method, path: uri, token: token, body: body, header: h})
-		if retriable := r.status == 408 || r.status == 429 || r.status >= 500; !retriable || attempt == retries {
-			return r
-		}
-		p.retried++
-		time.Sleep(platformDelayCap)
-	}
-}
-
-// TestRecipesReplay reads each recipe's HTTP call out of its workflow definition and makes it
-// against the local stack the way the platform would, until the workflow would have its final
-// answer. Databricks loses the first run-now answer, so the recipe's retry policy has to bring
-// the same run back: a recipe that would fail, or start two runs, cannot pass.
-func TestRecipesReplay(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "recipes", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no recipes in ../recipes (%v)", err)
-	}
-	fx, err := loadFixture("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logicApp string
-	for _, a := range fx.Entra.Apps {
-		if a.Name == "logic-app" {
-			logicApp = a.ClientID
-		}
-	}
-	if logicApp == "" {
-		t.Fatal("the fixture has no app named logic-app")
-	}
-	for i, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			t.Parallel()
-			replayRecipe(t, file, fmt.Sprintf("08586611142736787787412824395CU%02d", 40+i), logicApp)
-		})
-	}
-}
-
-// replayRecipe replays one recipe on a private stack (clean counters; logicApp is an allowed app
-// caller there) as workflow run runName.
-func replayRecipe(t *testing.T, file, runName, logicApp string) {
-	t.Helper()
-	recipe, err := recipes.Load(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := startTestStack(t, stackOptions{ExtraEnv: []string{config.EnvAppCallers + "=" + logicApp}})
-	p := &platform{s: s, runName: runName}
-	if recipe, err = recipe.Resolve(recipes.Env{BaseURL: s.Info.HandlerURL, APIClientID: s.Info.APIClientID, RunName: p.runName}); err != nil {
-		t.Fatal(err)
-	}
-
-	// Entra issues the token for the resource the recipe names; it must be the flowbricks API.
-	audiences := []string{recipe.Audience}
-	if recipe.Poll != nil {
-		audiences = append(audiences, recipe.Poll.Audience)
-	}
-	for _, aud := range audiences {
-		if aud != s.Info.APIAudience && aud != s.Info.APIClientID {
-			t.Fatalf("the recipe asks for a token for %q, not the flowbricks API (%s)", aud, s.Info.APIAudience)
-		}
-	}
-	alice := s.userToken(t, "alice", fakeentra.MintOptions{})
-	app, err := s.Entra.MintAppToken(logicApp, fakeentra.MintOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.tokens = map[recipes.AuthKind]string{recipes.AuthConnector: alice, recipes.AuthEntraDelegated: alice, recipes.AuthManagedIdentity: app}
-
-	var req struct {
-		JobID int64 `json:"job_id"`
-	}
-	if err := json.Unmarshal(recipe.Body, &req); err != nil || req.JobID == 0 {
-		t.Fatalf("the recipe's body names no job_id: %s", recipe.Body)
-	}
-	job := s.fixtureJob(t, req.JobID)
-
-	if err := s.Workspace.InjectFault(fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true}); err != nil {
-		t.Fatal(err)
-	}
-	before := s.Workspace.Stats()
-	first := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
-	if p.retried == 0 {
-		t.Fatalf("the lost answer was not retried: %d %s", first.status, first.body)
-	}
-
-	var final apiResponse
-	if recipe.AsyncPattern {
-		final = p.followAsync(t, recipe, first)
-	} else {
-		final = p.pollLoop(t, recipe, first)
-	}
-	if final.status != http.StatusOK {
-		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
-	}
-	b := decodeAs[runBody](t, final)
-	if !b.Succeeded || b.JobID != job.JobID || b.RunID != decodeAs[runBody](t, first).RunID {
-		t.Fatalf("final run status: %s", final.body)
-	}
-	if len(job.Tasks) == 1 && strings.Contains(recipe.URI+pollURI(recipe), "include_output=true") {
-		if b.Output == nil || b.Output.Result != job.Tasks[0].NotebookOutput {
-			t.Fatalf("the notebook result the recipe reads is missing: %s", final.body)
-		}
-	}
-	if n := s.Workspace.Stats().RunsCreated - before.RunsCreated; n != 1 {
-		t.Fatalf("%d runs were created, want 1 (the retry after the lost answer started another)", n)
-	}
-}
-
-func pollURI(r recipes.Recipe) string {
-	if r.Poll == nil {
-		return ""
-	}
-	return r.Poll.URI
-}
-
-// followAsync is the asynchronous pattern as the platform runs it: GET Location after
-// Retry-After, with the action's authentication and retry policy, until the answer is not 202.
-func (p *platform) followAsync(t *testing.T, recipe recipes.Recipe, r apiResponse) apiResponse {
-	t.Helper()
-	deadline := time.Now().Add(40 * time.Second)
-	for polls := 0; r.status == http.StatusAccepted; polls++ {
-		loc := r.header.Get("Location")
-		if u, err := url.Parse(loc); err != nil || !u.IsAbs() || !strings.HasPrefix(loc, p.s.Info.HandlerURL+"/") {
-			t.Fatalf("202 without an absolute Location on %s: %q", p.s.Info.HandlerURL, loc)
-		}
-		wait, err := strconv.Atoi(r.header.Get("Retry-After"))
-		if err != nil || wait < 0 || time.Now().After(deadline) {
-			t.Fatalf("poll %d: Retry-After %q, deadline passed: %v", polls, r.header.Get("Retry-After"), time.Now().After(deadline))
-		}
-		time.Sleep(time.Duration(wait) * time.Second)
-		r = p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, http.MethodGet, loc, nil, "")
-	}
-	return r
-}
-
-// pollLoop is a workflow's own Until loop: Wait, GET the run, until the recipe's field is true.
-func (p *platform) pollLoop(t *testing.T, recipe recipes.Recipe, first apiResponse) apiResponse {
-	t.Helper()
-	if recipe.Poll == nil {
-		t.Fatal("the asynchronous pattern is off and the workflow does not poll")
-	}
-	if first.status != http.StatusOK {
-		t.Fatalf("run-now answered %d; without the asynchronous pattern the workflow takes that as the result: %s", first.status, first.body)
-	}
-	runID := decodeAs[runBody](t, first).RunID
-	poll := recipe.Poll
-	deadline := time.Now().Add(40 * time.Second)
-	for i := 0; poll.MaxPolls == 0 || i < poll.MaxPolls; i++ {
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(min(poll.Interval, platformDelayCap))
-		uri := strings.ReplaceAll(poll.URI, "{run_id}", strconv.FormatInt(runID, 10))
-		r := p.send(t, poll.AuthKind, poll.Action, recipe.RetryCount, poll.Method, uri, poll.Headers, "")
-		if r.status != http.StatusOK {
-			t.Fatalf("poll %d failed the loop: %d %s", i+1, r.status, r.body)
-		}
-		if r.json[poll.Until] == true {
-			return r
-		}
-	}
-	t.Fatalf("the loop on %q did not end in time", poll.Until)
-	return apiResponse{}
 }

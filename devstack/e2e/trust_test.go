@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests of what callers can do to each other and to the logs: idempotency keys are
 // scoped to the caller, the job and the request (app callers all act as flowbricks' one
@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/redact"
+	"github.com/flowbricks/flowbricks/recipes"
 )
 
 // secondLogicApp is a second allow-listed app caller with the Jobs.Run role. Like logic-app it
@@ -25,9 +28,9 @@ var secondLogicApp = fakeentra.App{Name: "second-logic-app", ClientID: "1091c0de
 func startTrustStack(t *testing.T) (*stack, *lockedBuffer) {
 	t.Helper()
 	logicApp := fixtureApp(t, "logic-app")
-	return startCapturedStack(t, stackOptions{
-		ExtraEnv: []string{config.EnvAppCallers + "=" + logicApp.ClientID + "," + secondLogicApp.ClientID},
-		Mutate: func(fx *fixture) {
+	return startCapturedStack(t, devstack.Options{
+		Env: []string{config.EnvAppCallers + "=" + logicApp.ClientID + "," + secondLogicApp.ClientID},
+		Mutate: func(fx *devstack.Fixture) {
 			fx.Entra.Apps = append(fx.Entra.Apps, secondLogicApp)
 			for i := range fx.Workspace.Jobs {
 				if fx.Workspace.Jobs[i].JobID == 101 {
@@ -107,7 +110,7 @@ func TestIdempotencyKeysAreScopedToTheCaller(t *testing.T) {
 // repetition headers name the iteration and stay the same on a retry; the client request id
 // changes per attempt (docs/connector.md, "Loops and retries").
 func iterationHeaders(run string, iteration, attempt int, repetition bool) map[string]string {
-	h := workflowHeaders(run, "Run_job", attempt)
+	h := recipes.WorkflowHeaders(run, "Run_job", attempt)
 	h["x-ms-action-tracking-id"] = fmt.Sprintf("0d8152bb-e198-44a9-bde8-%012d", iteration)
 	h["x-ms-client-request-id"] = fmt.Sprintf("3b2f6a4e-0000-4000-8000-%06d%06d", iteration, attempt)
 	if repetition {
@@ -201,7 +204,7 @@ func TestTokensInRequestsNeverReachTheLogs(t *testing.T) {
 		if r.str("idempotency_token") == cut {
 			body = strings.ReplaceAll(body, cut, "") // the caller's own key, back to the caller only
 		}
-		if p := firstPiece(body, []string{secret}); p != "" {
+		if p := stacktest.FirstPiece(body, []string{secret}); p != "" {
 			t.Errorf("%.10s %.50s: the answer carries %q", c.method, c.path, p)
 		}
 		ids = append(ids, r.header.Get("X-Request-Id"))
@@ -210,7 +213,7 @@ func TestTokensInRequestsNeverReachTheLogs(t *testing.T) {
 	waitForLog(t, logs, "the access line of the last request", func(e logEntry) bool {
 		return e.str("message") == "request" && e.str("request_id") == last
 	})
-	if p := firstPiece(logs.String(), []string{secret}); p != "" {
+	if p := stacktest.FirstPiece(logs.String(), []string{secret}); p != "" {
 		t.Fatalf("the handler log carries %q of a token the test sent", p)
 	}
 	for _, want := range []string{`"path":"/api/` + redact.Label(secret) + `"`, `"workflow_run_id":"` + redact.Label(secret) + `"`,

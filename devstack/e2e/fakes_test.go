@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 )
 
 // TestAppTokensWithAndWithoutIDTyp: Entra marks app-only tokens with idtyp=app only when the API's app
@@ -21,9 +22,9 @@ func TestAppTokensWithAndWithoutIDTyp(t *testing.T) {
 			name = "idtyp not requested (Entra's default)"
 		}
 		t.Run(name, func(t *testing.T) {
-			s := startTestStack(t, stackOptions{
-				ExtraEnv: []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID + "," + noRoleApp.ClientID},
-				Mutate: func(fx *fixture) {
+			s := startTestStack(t, devstack.Options{
+				Env: []string{"FLOWBRICKS_APP_CALLERS=" + logicApp.ClientID + "," + noRoleApp.ClientID},
+				Mutate: func(fx *devstack.Fixture) {
 					if !idtyp {
 						fx.Entra.API.AccessTokenOptionalClaims = nil
 					}

@@ -1,11 +1,11 @@
-package main
-
-// End-to-end tests: the real handler binary, started by the host stand-in from host.json and
-// function.json, talking HTTPS to the fake Entra ID and the fake workspace. Everything goes
-// through HTTP only; the fakes' counters are read to prove what happened upstream.
+// Package e2e holds the end-to-end tests of flowbricks: the real handler (internal/app, served
+// in-process) behind the host stand-in, which applies the Functions host's request rules, talking
+// HTTPS to the fake Entra ID and the fake workspace. Everything goes through HTTP only; the fakes'
+// counters are read to prove what happened upstream. One test (TestHostJSONContract) builds the
+// handler binary and starts it the way the Functions host does.
+package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,12 +20,22 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/devstack/pki"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
-// appRoot is a temporary Functions app (host.json, function-trigger/, bin/flowbricks) built once
-// for all tests, so tests never touch the repository's bin/.
-var appRoot string
+// The Functions app (host.json, function-trigger/) the stand-in reads, copied from the repository
+// once; the CA every stack of this process uses, which the in-process handlers trust.
+var (
+	repoRoot string
+	appRoot  string
+	testCA   *pki.CA
+)
+
+// stack is a running local stack with the tests' helpers.
+type stack struct{ *devstack.Stack }
 
 // handlerLogs collects the output of every handler process the tests start, for the leak test.
 var handlerLogs = &lockedBuffer{}
@@ -34,22 +43,8 @@ var handlerLogs = &lockedBuffer{}
 // stacksStarted counts the stacks the tests started, i.e. whether handlerLogs must hold logs.
 var stacksStarted atomic.Int32
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects handler output while the handlers run.
+type lockedBuffer = stacktest.Buffer
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -62,19 +57,11 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	repo, err := filepath.Abs("..")
-	if err != nil {
+	if repoRoot, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	appRoot = filepath.Join(dir, "app")
-	for _, f := range []string{"host.json", "function-trigger/function.json"} {
-		if err := copyFile(filepath.Join(repo, f), filepath.Join(appRoot, f)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	if err := buildHandler(context.Background(), repo, appRoot); err != nil {
+	if appRoot, testCA, err = stacktest.InProcess(repoRoot, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -85,71 +72,15 @@ func runTests(m *testing.M) int {
 			code = 1
 		}
 	}
-	// Every handler process has exited and flushed its output: scan all of it — unless no stack
+	// Every handler has stopped and flushed its output: scan all of it — unless no stack
 	// ran at all (`go test -run '^$' -bench .`), which leaves nothing to scan.
 	if code == 0 && (stacksStarted.Load() > 0 || handlerLogs.String() != "") {
-		if err := findSecrets(handlerLogs.String(), knownSecrets(), sentTokens.list()); err != nil {
+		if err := stacktest.FindLeaks(handlerLogs.String(), stacktest.FixtureSecrets(), sentTokens.list()); err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: handler logs:", err)
 			code = 1
 		}
 	}
 	return code
-}
-
-func knownSecrets() []string {
-	fx, err := loadFixture("")
-	if err != nil {
-		return nil
-	}
-	secrets := []string{fx.Entra.API.ClientSecret}
-	for _, a := range fx.Entra.Apps {
-		secrets = append(secrets, a.ClientSecret)
-	}
-	return secrets
-}
-
-// findSecrets reports a JWT-shaped string, a known secret or any 20-character piece of a token
-// the tests sent in logs; it also insists the logs are not empty, so a broken capture cannot pass.
-func findSecrets(logs string, secrets, sent []string) error {
-	if !strings.Contains(logs, `"request_id"`) {
-		return fmt.Errorf("no request logs were captured (%d bytes)", len(logs))
-	}
-	if m := jwtPattern.FindString(logs); m != "" {
-		return fmt.Errorf("a JWT appears in the logs: %.12s…", m)
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(logs, s) {
-			return fmt.Errorf("a client secret appears in the logs")
-		}
-	}
-	if p := firstPiece(logs, sent); p != "" {
-		return fmt.Errorf("a %d-character piece of a token a test sent appears in the logs: %.6s…", pieceLen, p)
-	}
-	return nil
-}
-
-// pieceLen is the shortest piece of a token the leak scan looks for: a log that cut a token to a
-// prefix (or kept its signature) leaks as surely as one that kept it whole.
-const pieceLen = 20
-
-// firstPiece returns the first pieceLen-character piece of any of tokens found in s, or "". The
-// pieces go into one set and s is read once, so scanning every handler log stays linear.
-func firstPiece(s string, tokens []string) string {
-	pieces := map[string]bool{}
-	for _, t := range tokens {
-		for i := 0; i+pieceLen <= len(t); i++ {
-			pieces[t[i:i+pieceLen]] = true
-		}
-	}
-	if len(pieces) == 0 {
-		return ""
-	}
-	for i := 0; i+pieceLen <= len(s); i++ {
-		if pieces[s[i:i+pieceLen]] {
-			return s[i : i+pieceLen]
-		}
-	}
-	return ""
 }
 
 // tokenSet collects every token the tests send to the handler (sentTokens): the bearer token of
@@ -166,7 +97,7 @@ func (ts *tokenSet) addFrom(parts ...string) {
 	defer ts.mu.Unlock()
 	for _, p := range parts {
 		for _, tok := range redact.JWT.FindAllString(p, -1) {
-			if len(tok) >= pieceLen {
+			if len(tok) >= stacktest.PieceLen {
 				ts.m[tok] = true
 			}
 		}
@@ -183,37 +114,39 @@ func (ts *tokenSet) list() []string {
 	return out
 }
 
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
+// testContext is bounded by the test's deadline.
+func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
+
+// startStack starts a stack with the handler in-process, logging at trace level (tokens must not
+// leak even there) into log and handlerLogs.
+func startStack(ctx context.Context, o devstack.Options, log io.Writer) (*stack, error) {
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "flowbricks-stack-")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir = dir
+	}
+	o.AppRoot = appRoot
+	o.InProcess = true
+	o.CA = testCA
+	o.HandlerLog = handlerLogs
+	if log != nil {
+		o.HandlerLog = io.MultiWriter(handlerLogs, log)
+	}
+	o.Env = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.Env...)
+	s, err := devstack.Start(ctx, o)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, 0o644)
+	stacksStarted.Add(1)
+	return &stack{s}, nil
 }
 
 // startTestStack starts a whole stack on free ports and stops it when the test ends.
-func startTestStack(t *testing.T, o stackOptions) *stack {
+func startTestStack(t *testing.T, o devstack.Options) *stack {
 	t.Helper()
-	o.Dir = t.TempDir()
-	o.AppRoot = appRoot
-	o.Listen = "127.0.0.1:0"
-	o.HandlerLog = handlerLogs
-	o.ExtraEnv = append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, o.ExtraEnv...) // tokens must not leak even at trace
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := startStack(ctx, o)
-	if err != nil {
-		t.Fatalf("starting the stack: %v", err)
-	}
-	stacksStarted.Add(1)
-	t.Cleanup(func() {
-		if err := s.Close(context.Background()); err != nil {
-			t.Errorf("stopping the stack: %v", err)
-		}
-	})
+	s, _ := startCapturedStack(t, o)
 	return s
 }
 
@@ -224,23 +157,11 @@ var (
 )
 
 // shared returns one stack for the tests that only read and trigger, to keep the suite fast.
-// It is stopped by TestMain's process exit; its handler gets SIGTERM via the stand-in's
-// process group when the test binary exits.
+// TestMain stops it.
 func shared(t *testing.T) *stack {
 	t.Helper()
 	sharedOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowbricks-shared-")
-		if err != nil {
-			sharedErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sharedStack, sharedErr = startStack(ctx, stackOptions{Dir: dir, AppRoot: appRoot, Listen: "127.0.0.1:0", HandlerLog: handlerLogs,
-			ExtraEnv: []string{"FLOWBRICKS_LOG_LEVEL=trace"}})
-		if sharedErr == nil {
-			stacksStarted.Add(1)
-		}
+		sharedStack, sharedErr = startStack(testContext(t), devstack.Options{}, nil)
 	})
 	if sharedErr != nil {
 		t.Fatalf("starting the shared stack: %v", sharedErr)
@@ -298,7 +219,7 @@ func send(t *testing.T, req *http.Request) apiResponse {
 	for _, values := range req.Header {
 		sentTokens.addFrom(values...)
 	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	resp, err := http.DefaultClient.Do(req.WithContext(testContext(t)))
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
@@ -306,7 +227,7 @@ func send(t *testing.T, req *http.Request) apiResponse {
 	b, _ := io.ReadAll(resp.Body)
 	out := apiResponse{status: resp.StatusCode, header: resp.Header, body: b}
 	_ = json.Unmarshal(b, &out.json)
-	if jwtPattern.Match(b) {
+	if redact.JWT.Match(b) {
 		t.Fatalf("%s %s: the response contains a JWT: %s", req.Method, req.URL.Path, b)
 	}
 	return out
@@ -321,14 +242,13 @@ func (s *stack) userToken(t *testing.T, user string, o fakeentra.MintOptions) st
 	return tok
 }
 
-// jwtPattern finds anything shaped like a JWT (three base64url parts, JSON header).
-var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
-
-// waitFor polls get-run until the run is terminal (bounded).
+// waitFor reads the run until it is terminal. Between reads it moves the fake workspace's clock
+// on by a second instead of sleeping: runs progress on that clock, so the loop ends after a few
+// reads however loaded the machine is. Bounded by the test's deadline.
 func (s *stack) waitFor(t *testing.T, token string, runID any) apiResponse {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	ctx := testContext(t)
+	for ctx.Err() == nil {
 		r := s.call(t, apiCall{method: "GET", path: fmt.Sprintf("/api/jobs/runs/%.0f", runID), token: token})
 		if r.status != 200 {
 			t.Fatalf("get-run: %d %s", r.status, r.body)
@@ -336,9 +256,9 @@ func (s *stack) waitFor(t *testing.T, token string, runID any) apiResponse {
 		if r.json["terminal"] == true {
 			return r
 		}
-		time.Sleep(200 * time.Millisecond)
+		s.Clock.Advance(time.Second)
 	}
-	t.Fatalf("run %v did not finish in time", runID)
+	t.Fatalf("run %v did not finish before the test's deadline", runID)
 	return apiResponse{}
 }
 
@@ -526,8 +446,8 @@ func TestFindSecretsDetectsLeaks(t *testing.T) {
 		{"a token's label", `{"request_id":"x","path":"/api/` + redact.Label(token) + `"}`, false},
 	}
 	for _, tt := range tests {
-		if err := findSecrets(tt.logs, knownSecrets(), []string{token}); (err != nil) != tt.leak {
-			t.Errorf("%s: findSecrets = %v, want leak=%v", tt.name, err, tt.leak)
+		if err := stacktest.FindLeaks(tt.logs, stacktest.FixtureSecrets(), []string{token}); (err != nil) != tt.leak {
+			t.Errorf("%s: FindLeaks = %v, want leak=%v", tt.name, err, tt.leak)
 		}
 	}
 	// The error paths log the most; make sure they ran before TestMain scans the logs.

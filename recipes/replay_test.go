@@ -1,0 +1,340 @@
+package recipes_test
+
+// The replay of every recipe here against the local stack (devstack/stack): the real handler,
+// in-process, behind the Functions host stand-in, with the fake Entra ID and workspace. The
+// platform's waits (Retry-After, a loop's Wait, retry intervals) move the fake workspace's clock
+// instead of sleeping.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowbricks/flowbricks/devstack/fakeentra"
+	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
+	"github.com/flowbricks/flowbricks/devstack/pki"
+	devstack "github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
+	"github.com/flowbricks/flowbricks/internal/config"
+	"github.com/flowbricks/flowbricks/recipes"
+)
+
+// appRoot holds the repository's host.json and function-trigger/ for the host stand-in; testCA is
+// the CA of every stack here, which this process (and so the in-process handler) trusts.
+var (
+	appRoot string
+	testCA  *pki.CA
+	// handlerLogs collects every replayed handler's output, at trace level, for the leak scan.
+	handlerLogs = &stacktest.Buffer{}
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "flowbricks-recipes-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if appRoot, testCA, err = stacktest.InProcess("..", dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	// Every stack has stopped: no token or secret may be in what its handler logged
+	// (docs/security.md, Logging and audit) — unless no stack ran (`-run '^$' -bench .`).
+	if code == 0 && handlerLogs.String() != "" {
+		if err := stacktest.FindLeaks(handlerLogs.String(), stacktest.FixtureSecrets(), nil); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: handler logs:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
+
+// startStack starts a stack of its own for a test (clean counters) with the extra settings env.
+func startStack(t *testing.T, env ...string) *devstack.Stack {
+	t.Helper()
+	s, err := devstack.Start(testContext(t), devstack.Options{
+		Dir: t.TempDir(), AppRoot: appRoot, InProcess: true, CA: testCA, HandlerLog: handlerLogs,
+		Env: append([]string{"FLOWBRICKS_LOG_LEVEL=trace"}, env...),
+	})
+	if err != nil {
+		t.Fatalf("starting the stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("stopping the stack: %v", err)
+		}
+	})
+	return s
+}
+
+func fixtureJob(s *devstack.Stack, id int64) (fakeworkspace.Job, bool) {
+	for _, j := range s.Fixture.Workspace.Jobs {
+		if j.JobID == id {
+			return j, true
+		}
+	}
+	return fakeworkspace.Job{}, false
+}
+
+// response is an answer of the stack.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	json   map[string]any
+}
+
+// call makes one request to uri (absolute) with a bearer token.
+func call(t *testing.T, method, uri, token string, header map[string]string, body string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(testContext(t), method, uri, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	_ = json.Unmarshal(b, &r.json)
+	return r
+}
+
+// runStatus is the part of flowbricks' run status a replay checks.
+type runStatus struct {
+	RunID     int64 `json:"run_id"`
+	JobID     int64 `json:"job_id"`
+	Succeeded bool  `json:"succeeded"`
+	Output    *struct {
+		Result string `json:"result"`
+	} `json:"output"`
+}
+
+func decodeRun(t *testing.T, r response) runStatus {
+	t.Helper()
+	var v runStatus
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("answer %d is not a run status (%v): %s", r.status, err, r.body)
+	}
+	return v
+}
+
+// platformDelayCap is how far the workspace's clock moves for one of the platform's retry
+// intervals (at least 5 s): only their order matters to flowbricks.
+const platformDelayCap = time.Second
+
+// platform replays a recipe's calls the way Logic Apps / Power Automate make them: the token of
+// the recipe's kind on every call, the workflow headers with a new client request id per
+// attempt, retries on 408/429/5xx up to the action's retry count.
+type platform struct {
+	s       *devstack.Stack
+	runName string
+	tokens  map[recipes.AuthKind]string
+	retried int
+}
+
+func (p *platform) send(t *testing.T, kind recipes.AuthKind, action string, retries int, method, uri string, headers map[string]string, body string) response {
+	t.Helper()
+	token, ok := p.tokens[kind]
+	if !ok {
+		t.Fatalf("action %s: authentication kind %q has no token here", action, kind)
+	}
+	for attempt := 0; ; attempt++ {
+		h := recipes.WorkflowHeaders(p.runName, action, attempt)
+		for k, v := range headers {
+			h[k] = v
+		}
+		r := call(t, method, uri, token, h, body)
+		if retriable := r.status == 408 || r.status == 429 || r.status >= 500; !retriable || attempt == retries {
+			return r
+		}
+		p.retried++
+		p.s.Clock.Advance(platformDelayCap) // the platform's retry interval, on the workspace's clock
+	}
+}
+
+// TestRecipesReplay reads each recipe's HTTP call out of its workflow definition and makes it
+// against the local stack the way the platform would, until the workflow would have its final
+// answer. Databricks loses the first run-now answer, so the recipe's retry policy has to bring
+// the same run back: a recipe that would fail, or start two runs, cannot pass.
+func TestRecipesReplay(t *testing.T) {
+	files, err := filepath.Glob("*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recipes here (%v)", err)
+	}
+	fx, err := devstack.LoadFixture("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, ok := fx.App("logic-app")
+	if !ok {
+		t.Fatal("the fixture has no app named logic-app")
+	}
+	logicApp := app.ClientID
+	for i, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
+			replayRecipe(t, file, fmt.Sprintf("08586611142736787787412824395CU%02d", 40+i), logicApp)
+		})
+	}
+}
+
+// replayRecipe replays one recipe on a private stack (clean counters; logicApp is an allowed app
+// caller there) as workflow run runName.
+func replayRecipe(t *testing.T, file, runName, logicApp string) {
+	t.Helper()
+	recipe, err := recipes.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startStack(t, config.EnvAppCallers+"="+logicApp)
+	p := &platform{s: s, runName: runName}
+	if recipe, err = recipe.Resolve(recipes.Env{BaseURL: s.Info.HandlerURL, APIClientID: s.Info.APIClientID, RunName: p.runName}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Entra issues the token for the resource the recipe names; it must be the flowbricks API.
+	audiences := []string{recipe.Audience}
+	if recipe.Poll != nil {
+		audiences = append(audiences, recipe.Poll.Audience)
+	}
+	for _, aud := range audiences {
+		if aud != s.Info.APIAudience && aud != s.Info.APIClientID {
+			t.Fatalf("the recipe asks for a token for %q, not the flowbricks API (%s)", aud, s.Info.APIAudience)
+		}
+	}
+	alice, err := s.Entra.MintUserToken("alice", fakeentra.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := s.Entra.MintAppToken(logicApp, fakeentra.MintOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tokens = map[recipes.AuthKind]string{recipes.AuthConnector: alice, recipes.AuthEntraDelegated: alice, recipes.AuthManagedIdentity: app}
+
+	var req struct {
+		JobID int64 `json:"job_id"`
+	}
+	if err := json.Unmarshal(recipe.Body, &req); err != nil || req.JobID == 0 {
+		t.Fatalf("the recipe's body names no job_id: %s", recipe.Body)
+	}
+	job, ok := fixtureJob(s, req.JobID)
+	if !ok {
+		t.Fatalf("job %d is not in the fixture", req.JobID)
+	}
+
+	if err := s.Workspace.InjectFault(fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Workspace.Stats()
+	first := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
+	if p.retried == 0 {
+		t.Fatalf("the lost answer was not retried: %d %s", first.status, first.body)
+	}
+
+	var final response
+	if recipe.AsyncPattern {
+		final = p.followAsync(t, recipe, first)
+	} else {
+		final = p.pollLoop(t, recipe, first)
+	}
+	if final.status != http.StatusOK {
+		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
+	}
+	b := decodeRun(t, final)
+	if !b.Succeeded || b.JobID != job.JobID || b.RunID != decodeRun(t, first).RunID {
+		t.Fatalf("final run status: %s", final.body)
+	}
+	if len(job.Tasks) == 1 && strings.Contains(recipe.URI+pollURI(recipe), "include_output=true") {
+		if b.Output == nil || b.Output.Result != job.Tasks[0].NotebookOutput {
+			t.Fatalf("the notebook result the recipe reads is missing: %s", final.body)
+		}
+	}
+	if n := s.Workspace.Stats().RunsCreated - before.RunsCreated; n != 1 {
+		t.Fatalf("%d runs were created, want 1 (the retry after the lost answer started another)", n)
+	}
+}
+
+func pollURI(r recipes.Recipe) string {
+	if r.Poll == nil {
+		return ""
+	}
+	return r.Poll.URI
+}
+
+// followAsync is the asynchronous pattern as the platform runs it: GET Location after
+// Retry-After, with the action's authentication and retry policy, until the answer is not 202.
+func (p *platform) followAsync(t *testing.T, recipe recipes.Recipe, r response) response {
+	t.Helper()
+	ctx := testContext(t)
+	for polls := 0; r.status == http.StatusAccepted; polls++ {
+		loc := r.header.Get("Location")
+		if u, err := url.Parse(loc); err != nil || !u.IsAbs() || !strings.HasPrefix(loc, p.s.Info.HandlerURL+"/") {
+			t.Fatalf("202 without an absolute Location on %s: %q", p.s.Info.HandlerURL, loc)
+		}
+		wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || wait < 0 || ctx.Err() != nil {
+			t.Fatalf("poll %d: Retry-After %q, test deadline passed: %v", polls, r.header.Get("Retry-After"), ctx.Err())
+		}
+		p.s.Clock.Advance(time.Duration(wait) * time.Second) // the wait, on the workspace's clock
+		r = p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, http.MethodGet, loc, nil, "")
+	}
+	return r
+}
+
+// pollLoop is a workflow's own Until loop: Wait, GET the run, until the recipe's field is true.
+func (p *platform) pollLoop(t *testing.T, recipe recipes.Recipe, first response) response {
+	t.Helper()
+	if recipe.Poll == nil {
+		t.Fatal("the asynchronous pattern is off and the workflow does not poll")
+	}
+	if first.status != http.StatusOK {
+		t.Fatalf("run-now answered %d; without the asynchronous pattern the workflow takes that as the result: %s", first.status, first.body)
+	}
+	runID := decodeRun(t, first).RunID
+	poll := recipe.Poll
+	ctx := testContext(t)
+	for i := 0; poll.MaxPolls == 0 || i < poll.MaxPolls; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		p.s.Clock.Advance(poll.Interval) // the loop's Wait, on the workspace's clock
+		uri := strings.ReplaceAll(poll.URI, "{run_id}", strconv.FormatInt(runID, 10))
+		r := p.send(t, poll.AuthKind, poll.Action, recipe.RetryCount, poll.Method, uri, poll.Headers, "")
+		if r.status != http.StatusOK {
+			t.Fatalf("poll %d failed the loop: %d %s", i+1, r.status, r.body)
+		}
+		if r.json[poll.Until] == true {
+			return r
+		}
+	}
+	t.Fatalf("the loop on %q did not end in time", poll.Until)
+	return response{}
+}
