@@ -27,10 +27,6 @@ import (
 // detachedEnv marks the background process `up --detach` starts.
 const detachedEnv = "FLOWBRICKS_DEVSTACK_DETACHED"
 
-// buildingLine is printed before the handler is built, so that a first build is not mistaken for
-// a hang.
-const buildingLine = "building the handler — the first build takes a few minutes"
-
 func runUp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("up", stderr)
 	dir := fs.String("dir", ".devstack", "state folder (lock, stack.json, ca.pem, handler.log)")
@@ -140,7 +136,7 @@ func prepareApp(ctx context.Context, appDir string, build bool, stderr io.Writer
 	if !build {
 		return appRoot, nil
 	}
-	fmt.Fprintln(stderr, buildingLine)
+	fmt.Fprintln(stderr, stack.BuildingLine)
 	start := time.Now()
 	done := make(chan struct{})
 	defer close(done)

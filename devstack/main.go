@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/flowbricks/flowbricks/devstack/bench"
 )
 
 func main() {
@@ -57,7 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "demo":
 		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "bench":
-		return runBench(ctx, rest, stdout, stderr)
+		root, err := repoRoot()
+		if err != nil {
+			return err
+		}
+		return bench.Run(ctx, rest, root, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

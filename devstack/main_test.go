@@ -126,7 +126,7 @@ func mustInfo(t *testing.T, dir string) stack.Info {
 }
 
 func TestTheBuildSaysSoFirst(t *testing.T) {
-	if !strings.HasPrefix(buildOutput, buildingLine+"\n") || !strings.Contains(buildOutput, "built the handler in ") {
+	if !strings.HasPrefix(buildOutput, stack.BuildingLine+"\n") || !strings.Contains(buildOutput, "built the handler in ") {
 		t.Fatalf("the build printed %q", buildOutput)
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/flowbricks/flowbricks/internal/handlerbuild"
 )
 
+// BuildingLine is what a command prints before it builds the handler, so that a first build is not
+// mistaken for a hang.
+const BuildingLine = "building the handler — the first build takes a few minutes"
+
 // BuildHandler builds ./handler of the module in repoRoot to the executable path host.json in
 // appRoot names, with go test's settings (internal/handlerbuild, Local mode), so it shares go's
 // build cache with `go run` and `go test` instead of compiling the dependencies a second time. It

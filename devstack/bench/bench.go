@@ -1,4 +1,4 @@
-package main
+package bench
 
 // `devstack bench`: load against the local stack, to measure what flowbricks adds to a Jobs API
 // call (latency, the handler's CPU and memory, its calls to Entra ID and the workspace) and how
@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -226,8 +227,11 @@ type benchTarget struct {
 	Value    float64 `json:"value"`
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench", stderr)
+// Run is `devstack bench`: it parses args, builds the handler of the repository in root, measures
+// and prints the report (and writes it as JSON with --out).
+func Run(ctx context.Context, args []string, root string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devstack bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	o := benchOptions{Progress: stderr}
 	fs.IntVar(&o.Users, "users", benchDefaultUsers, "distinct users (each with their own token)")
 	fs.IntVar(&o.Concurrency, "concurrency", benchDefaultConcurrency, "requests in flight at once")
@@ -247,17 +251,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := o.check(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	root, err := repoRoot()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "flowbricks-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	o.AppRoot = filepath.Join(dir, "app")
-	fmt.Fprintln(stderr, buildingLine)
+	fmt.Fprintln(stderr, stack.BuildingLine)
 	if err := stack.CopyApp(root, o.AppRoot); err != nil {
 		return err
 	}
@@ -270,12 +270,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	printBenchReport(stdout, rep)
 	if *out != "" {
-		if err := writeJSONFile(*out, rep); err != nil {
+		if err := writeReport(*out, rep); err != nil {
 			return fmt.Errorf("bench: writing %s: %w", *out, err)
 		}
 		fmt.Fprintf(stderr, "bench: wrote %s\n", *out)
 	}
 	return nil
+}
+
+// writeReport writes the report as indented JSON (--out).
+func writeReport(path string, rep benchReport) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // benchUsers adds n users to the fake tenant and the workspace, and the bench job.

@@ -1,10 +1,11 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,7 +13,41 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 )
+
+// repoRoot is the repository; appRoot a copy of its Functions app with the handler built once for
+// the package's tests (with go test's settings, so from the build cache).
+var repoRoot, appRoot string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "flowbricks-bench-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if repoRoot, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	appRoot = filepath.Join(dir, "app")
+	if err := stack.CopyApp(repoRoot, appRoot); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := stack.BuildHandler(context.Background(), repoRoot, appRoot); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
 
 // A tiny bench run: the whole measurement (stack, every phase, cold starts) works and reports
 // what it must. It asserts what the bench counts — never how fast anything was.
@@ -23,7 +58,7 @@ func TestBenchSmoke(t *testing.T) {
 		Timeout: time.Hour, AppRoot: appRoot, HandlerLog: io.Discard,
 	}
 	// Bounded by the test's deadline, not by a figure a loaded machine can exceed.
-	rep, err := bench(testContext(t), o)
+	rep, err := bench(stacktest.Context(t), o)
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
@@ -104,7 +139,7 @@ func TestBenchSmoke(t *testing.T) {
 
 	// --out writes the same figures as JSON.
 	path := filepath.Join(t.TempDir(), "bench.json")
-	if err := writeJSONFile(path, rep); err != nil {
+	if err := writeReport(path, rep); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(path)
@@ -134,11 +169,11 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"--cold-starts", "-1"}, {"--serial", "-1"}, {"--timeout", "0s"}, {"extra"},
 	} {
 		var stderr bytes.Buffer
-		if err := runBench(context.Background(), args, &stderr, &stderr); err == nil {
-			t.Errorf("runBench(%q) succeeded", args)
+		if err := Run(context.Background(), args, repoRoot, &stderr, &stderr); err == nil {
+			t.Errorf("Run(%q) succeeded", args)
 		}
 		if strings.Contains(stderr.String(), "building the handler") {
-			t.Errorf("runBench(%q) built the handler before checking its flags", args)
+			t.Errorf("Run(%q) built the handler before checking its flags", args)
 		}
 	}
 }
