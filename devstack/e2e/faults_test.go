@@ -24,6 +24,7 @@ import (
 const faultsUpstreamTimeout = 3 * time.Second
 
 func TestUpstreamFaults(t *testing.T) {
+	t.Parallel() // its own stack; it mostly waits for upstream deadlines
 	s, _ := startCapturedStack(t, devstack.Options{Env: []string{
 		fmt.Sprintf("FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS=%d", int(faultsUpstreamTimeout/time.Second)),
 	}})
