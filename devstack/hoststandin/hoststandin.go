@@ -357,8 +357,19 @@ func (h *Host) waitReady(ctx context.Context, w *worker, timeout time.Duration) 
 	defer client.CloseIdleConnections()
 	tick := time.NewTicker(readyPollInterval)
 	defer tick.Stop()
+	// A probe ends when the child exits, too: something else listening on the handler's port (the
+	// reason the child exited) may accept the connection and never answer.
+	probeCtx, stopProbes := context.WithCancel(pollCtx)
+	defer stopProbes()
+	go func() {
+		select {
+		case <-exited:
+			stopProbes()
+		case <-probeCtx.Done():
+		}
+	}()
 	for {
-		req, err := http.NewRequestWithContext(pollCtx, http.MethodGet, h.handlerURL+"/", nil)
+		req, err := http.NewRequestWithContext(probeCtx, http.MethodGet, h.handlerURL+"/", nil)
 		if err != nil {
 			return err
 		}
