@@ -16,6 +16,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // appRoot is a Functions app (host.json, function-trigger/, the handler binary) built once for
@@ -59,7 +60,7 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
+func testContext(t *testing.T) context.Context { return testsupport.Context(t) }
 
 // syncBuffer is written by the command while the test reads it.
 type syncBuffer = stacktest.Buffer

@@ -25,6 +25,7 @@ import (
 	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/config"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 	"github.com/flowbricks/flowbricks/recipes"
 )
 
@@ -64,7 +65,7 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
+func testContext(t *testing.T) context.Context { return testsupport.Context(t) }
 
 // startStack starts a stack of its own for a test (clean counters) with the extra settings env.
 func startStack(t *testing.T, env ...string) *devstack.Stack {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/stack"
-	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // repoRoot is the repository; appRoot a copy of its Functions app with the handler built once for
@@ -58,7 +58,7 @@ func TestBenchSmoke(t *testing.T) {
 		Timeout: time.Hour, AppRoot: appRoot, HandlerLog: io.Discard,
 	}
 	// Bounded by the test's deadline, not by a figure a loaded machine can exceed.
-	rep, err := bench(stacktest.Context(t), o)
+	rep, err := bench(testsupport.Context(t), o)
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}

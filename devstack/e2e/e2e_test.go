@@ -24,6 +24,7 @@ import (
 	devstack "github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/devstack/stack/stacktest"
 	"github.com/flowbricks/flowbricks/internal/redact"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // The Functions app (host.json, function-trigger/) the stand-in reads, copied from the repository
@@ -115,7 +116,7 @@ func (ts *tokenSet) list() []string {
 }
 
 // testContext is bounded by the test's deadline.
-func testContext(t *testing.T) context.Context { return stacktest.Context(t) }
+func testContext(t *testing.T) context.Context { return testsupport.Context(t) }
 
 // startStack starts a stack with the handler in-process, logging at trace level (tokens must not
 // leak even there) into log and handlerLogs.

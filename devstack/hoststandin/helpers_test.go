@@ -1,7 +1,6 @@
 package hoststandin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,10 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // echoBinary is testdata/echohandler, built once by TestMain.
@@ -164,22 +164,7 @@ func readEcho(t *testing.T, resp *http.Response, body []byte) echo {
 }
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a child process and the stand-in.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testsupport.Buffer
 
 // processGone reports whether no process with this pid exists any more (it has exited and been reaped).
 func processGone(pid int) bool {

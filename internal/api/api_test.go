@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // The tokens the fakes hand out; the leak test looks for these in every response and log line.
@@ -162,22 +162,7 @@ type testServer struct {
 	logs    *syncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testsupport.Buffer
 
 func newTestServer(t *testing.T, mutate func(*Deps)) *testServer {
 	t.Helper()

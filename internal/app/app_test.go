@@ -13,7 +13,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
-	"github.com/flowbricks/flowbricks/internal/testctx"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 func testEnv(port int) map[string]string {
@@ -48,7 +48,7 @@ func freePort(t *testing.T) int {
 }
 
 // testDeadline ends at the test's deadline (go test -timeout), or with the test.
-func testDeadline(t *testing.T) context.Context { return testctx.Context(t) }
+func testDeadline(t *testing.T) context.Context { return testsupport.Context(t) }
 
 // runUntilServing runs the handler with env until it answers GET / with 200, then cancels it and
 // returns what it logged once run has returned.

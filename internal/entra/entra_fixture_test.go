@@ -28,7 +28,7 @@ import (
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/internal/azure"
-	"github.com/flowbricks/flowbricks/internal/testctx"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 const (
@@ -302,7 +302,7 @@ func entraError(status int, errCode string, code int, desc string, extra map[str
 
 // untilDeadline ends at the test's deadline (go test -timeout), or with the test: waits are bounded
 // by it, never by a fixed figure a loaded machine could exceed.
-func untilDeadline(t testing.TB) context.Context { return testctx.Context(t) }
+func untilDeadline(t testing.TB) context.Context { return testsupport.Context(t) }
 
 // eventually polls cond until it holds, failing the test with what when the deadline comes first.
 func eventually(t testing.TB, what string, cond func() bool) {

@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +26,7 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/secret"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // testClock is a settable clock that starts at the real time (MSAL computes expiries from the
@@ -39,17 +38,7 @@ func (c *testClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *testClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testsupport.Buffer
 
 func exchangerOptions(f *fakeEntra) ExchangerOptions {
 	return ExchangerOptions{

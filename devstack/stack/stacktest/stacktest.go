@@ -1,40 +1,18 @@
-// Package stacktest holds what the tests that run local stacks share: a context bounded by the
-// test's deadline, a buffer safe for concurrent writers, and the set-up of a test binary whose
-// stacks serve the handler in-process.
+// Package stacktest holds what the tests that run local stacks share: the set-up of a test binary
+// whose stacks serve the handler in-process, and the scan of their handlers' logs for leaked tokens.
+// (A context bounded by the test's deadline and a concurrent-safe buffer are internal/testsupport's.)
 package stacktest
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
-	"sync"
-	"testing"
 
 	"github.com/flowbricks/flowbricks/devstack/pki"
 	"github.com/flowbricks/flowbricks/devstack/stack"
-	"github.com/flowbricks/flowbricks/internal/testctx"
+	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
-// Context ends at the test's deadline (go test -timeout) or when the test ends.
-func Context(t *testing.T) context.Context { return testctx.Context(t) }
-
-// Buffer is a bytes.Buffer that a handler or a command may write while the test reads it.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Buffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *Buffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// Buffer is a buffer a handler or a command may write while the test reads it.
+type Buffer = testsupport.Buffer
 
 // InProcess prepares a test binary for in-process stacks (stack.Options.InProcess): it copies the
 // Functions app of the repository in repoRoot below dir and makes a CA this process trusts. Call
