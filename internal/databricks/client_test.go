@@ -66,9 +66,11 @@ func TestNewConfiguresTheSDK(t *testing.T) {
 		wantRetry, wantHTTPs int
 		wantRequestTimeout   time.Duration
 	}{
-		{"defaults", Options{}, 20, 30, DefaultRequestTimeout},
-		{"explicit", Options{RequestTimeout: 5 * time.Second, RetryTimeout: 3 * time.Second}, 3, 5, 5 * time.Second},
-		{"sub-second values round up to one second", Options{RequestTimeout: 200 * time.Millisecond, RetryTimeout: time.Millisecond}, 1, 1, 200 * time.Millisecond},
+		// The SDK's inactivity timeout leaves room for the longest wait_timeout (50 s), during
+		// which Databricks sends nothing on purpose.
+		{"defaults", Options{}, 20, 80, DefaultRequestTimeout},
+		{"explicit", Options{RequestTimeout: 5 * time.Second, RetryTimeout: 3 * time.Second}, 3, 55, 5 * time.Second},
+		{"sub-second values round up to one second", Options{RequestTimeout: 200 * time.Millisecond, RetryTimeout: time.Millisecond}, 1, 51, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
