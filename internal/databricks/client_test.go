@@ -198,6 +198,14 @@ func TestNoTokenMeansErrNoTokenAndNoRequest(t *testing.T) {
 		},
 		OpCancelRun: func(ctx context.Context) error { return c.CancelRun(ctx, 1) },
 		OpListJobs:  func(ctx context.Context) error { _, err := c.ListJobs(ctx, "", 10); return err },
+		OpExecuteStatement: func(ctx context.Context) error {
+			_, err := c.ExecuteStatement(ctx, StatementRequest{WarehouseID: "w", Statement: "SELECT 1"})
+			return err
+		},
+		OpGetStatement:    func(ctx context.Context) error { _, err := c.GetStatement(ctx, "s"); return err },
+		OpStatementChunk:  func(ctx context.Context) error { _, err := c.StatementChunk(ctx, "s", 1); return err },
+		OpCancelStatement: func(ctx context.Context) error { return c.CancelStatement(ctx, "s") },
+		OpListWarehouses:  func(ctx context.Context) error { _, err := c.ListWarehouses(ctx); return err },
 	}
 	for cname, ctx := range contexts {
 		for op, call := range ops {
