@@ -127,8 +127,10 @@ func New(o Options) (*Client, error) {
 		HostMetadataResolver: noHostMetadata,
 		RateLimitPerSecond:   sdkRateLimitPerSecond,
 		RetryTimeoutSeconds:  ceilSeconds(retryTimeout),
-		// The SDK's inactivity timeout; our context deadline is the real bound.
-		HTTPTimeoutSeconds: ceilSeconds(requestTimeout),
+		// The SDK's inactivity timeout; our context deadline is the real bound. It leaves room
+		// for the longest wait_timeout, during which Databricks sends nothing on purpose
+		// (ExecuteStatement's deadline grows by the wait, see statements_client.go).
+		HTTPTimeoutSeconds: ceilSeconds(requestTimeout + MaxStatementWait),
 		HTTPTransport:      transport,
 		DebugHeaders:       false,
 	}
@@ -216,6 +218,15 @@ const (
 	// at most the first 5 MB of a notebook result and the last 5 MB of the
 	// logs, JSON-escaped, plus error traces and run metadata.
 	maxOutputResponseBytes = 24 << 20
+	// maxStatementResponseBytes bounds one Statement Execution answer
+	// (execute, get-statement, a result chunk): an INLINE result may hold
+	// up to 25 MiB, counted in Databricks' internal representation, and
+	// one chunk may carry most of it as JSON_ARRAY text, in which every
+	// value is quoted, escaped and comma-separated. Twice the limit keeps a
+	// flow's own byte_limit (up to FLOWBRICKS_SQL_MAX_BYTES) from being cut
+	// by this bound (docs/architecture.md, Databricks SQL Statement
+	// Execution API).
+	maxStatementResponseBytes = 2 * maxInlineResultBytes
 )
 
 // boundedTransport makes reading an answer past its bound fail with
@@ -228,8 +239,11 @@ func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	limit := int64(maxResponseBytes)
-	if r.URL.Path == pathGetOutput {
+	switch {
+	case r.URL.Path == pathGetOutput:
 		limit = maxOutputResponseBytes
+	case isStatementPath(r.URL.Path):
+		limit = maxStatementResponseBytes
 	}
 	// A nil ResponseWriter is fine: MaxBytesReader only uses it to tell an
 	// http.Server about an oversized request body.
@@ -375,11 +389,17 @@ func (q quietLogger) Errorf(ctx context.Context, format string, v ...any) {
 // is returned wrapped, unchanged in kind, so the caller can tell its own
 // failure (e.g. the token exchange) from Databricks'.
 func (c *Client) run(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return c.runFor(ctx, op, c.requestTimeout, fn)
+}
+
+// runFor is run with another deadline, for an operation that Databricks holds
+// on purpose (ExecuteStatement's wait_timeout).
+func (c *Client) runFor(ctx context.Context, op string, timeout time.Duration, fn func(ctx context.Context) error) error {
 	src, ok := sourceFrom(ctx)
 	if !ok {
 		return classify(ctx, op, "", ErrNoToken)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, quiet := logger.Get(ctx).(quietLogger); !quiet {
 		ctx = logger.NewContext(ctx, quietLogger{next: logger.Get(ctx)})

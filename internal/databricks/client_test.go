@@ -66,9 +66,11 @@ func TestNewConfiguresTheSDK(t *testing.T) {
 		wantRetry, wantHTTPs int
 		wantRequestTimeout   time.Duration
 	}{
-		{"defaults", Options{}, 20, 30, DefaultRequestTimeout},
-		{"explicit", Options{RequestTimeout: 5 * time.Second, RetryTimeout: 3 * time.Second}, 3, 5, 5 * time.Second},
-		{"sub-second values round up to one second", Options{RequestTimeout: 200 * time.Millisecond, RetryTimeout: time.Millisecond}, 1, 1, 200 * time.Millisecond},
+		// The SDK's inactivity timeout leaves room for the longest wait_timeout (50 s), during
+		// which Databricks sends nothing on purpose.
+		{"defaults", Options{}, 20, 80, DefaultRequestTimeout},
+		{"explicit", Options{RequestTimeout: 5 * time.Second, RetryTimeout: 3 * time.Second}, 3, 55, 5 * time.Second},
+		{"sub-second values round up to one second", Options{RequestTimeout: 200 * time.Millisecond, RetryTimeout: time.Millisecond}, 1, 51, 200 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,6 +198,14 @@ func TestNoTokenMeansErrNoTokenAndNoRequest(t *testing.T) {
 		},
 		OpCancelRun: func(ctx context.Context) error { return c.CancelRun(ctx, 1) },
 		OpListJobs:  func(ctx context.Context) error { _, err := c.ListJobs(ctx, "", 10); return err },
+		OpExecuteStatement: func(ctx context.Context) error {
+			_, err := c.ExecuteStatement(ctx, StatementRequest{WarehouseID: "w", Statement: "SELECT 1"})
+			return err
+		},
+		OpGetStatement:    func(ctx context.Context) error { _, err := c.GetStatement(ctx, "s"); return err },
+		OpStatementChunk:  func(ctx context.Context) error { _, err := c.StatementChunk(ctx, "s", 1); return err },
+		OpCancelStatement: func(ctx context.Context) error { return c.CancelStatement(ctx, "s") },
+		OpListWarehouses:  func(ctx context.Context) error { _, err := c.ListWarehouses(ctx); return err },
 	}
 	for cname, ctx := range contexts {
 		for op, call := range ops {

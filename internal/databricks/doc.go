@@ -1,5 +1,6 @@
-// Package databricks calls the Azure Databricks Jobs API (2.2) as the signed-in
-// user and translates the answers into flowbricks' own types and errors.
+// Package databricks calls the Azure Databricks Jobs API (2.2) and the SQL
+// Statement Execution API (2.0) as the signed-in user and translates the
+// answers into flowbricks' own types and errors.
 //
 // One [Client] serves every user of a workspace. It wraps a single
 // databricks-sdk-go client (client.New + jobs.NewJobs — not the ~200-service
@@ -28,6 +29,11 @@
 //     fresh one from the TokenSource and the operation repeated once.
 //   - Bounds on what is read: every answer (boundedTransport) and the
 //     outputs of one run together ([MaxRunOutputBytes]).
+//   - Statements (docs/architecture.md, Databricks SQL Statement Execution
+//     API): INLINE JSON_ARRAY results with SQL NULL kept apart from "", a
+//     FAILED statement as a [Statement] rather than an error, query tags
+//     made acceptable, and [Client.ExecuteStatement] never repeated by the
+//     SDK (statements have no idempotency token).
 //
 // The SDK's run waiter (RunNow(...).Get()) is never used: it panics on a run
 // without "state", ignores result_state and captures the request context.

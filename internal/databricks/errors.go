@@ -33,6 +33,12 @@ var (
 	ErrJobNotFound = errors.New("job not found")
 	// ErrRunNotFound: the run id does not exist (or was removed after 60 days).
 	ErrRunNotFound = errors.New("run not found")
+	// ErrStatementNotFound: the statement id does not exist, or the statement
+	// was removed (at least 12 hours after it ended).
+	ErrStatementNotFound = errors.New("statement not found")
+	// ErrWarehouseNotFound: ExecuteStatement named a SQL warehouse id that
+	// does not exist (or that the caller cannot see).
+	ErrWarehouseNotFound = errors.New("warehouse not found")
 	// ErrPermissionDenied: Databricks answered 403 PERMISSION_DENIED; Detail
 	// carries its message (e.g. "User x does not have ... permissions on job N").
 	ErrPermissionDenied = errors.New("permission denied by Databricks")
@@ -78,6 +84,12 @@ const (
 	OpGetOutput = "get-output"
 	OpCancelRun = "cancel-run"
 	OpListJobs  = "list-jobs"
+
+	OpExecuteStatement = "execute-statement"
+	OpGetStatement     = "get-statement"
+	OpStatementChunk   = "get-statement-chunk"
+	OpCancelStatement  = "cancel-statement"
+	OpListWarehouses   = "list-warehouses"
 )
 
 // Error is the only error type operations return.
@@ -198,6 +210,13 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 //	429 / RESOURCE_EXHAUSTED / REQUEST_LIMIT_EXCEEDED    → ErrThrottled (after the SDK's retries ran out)
 //	503                                                  → ErrUnavailable
 //	other 5xx (500/502/504 — HTML bodies parse as UNKNOWN, so by StatusCode) → ErrUpstream
+//	4xx on a Statement Execution operation               → see sqlKind:
+//	    404 / RESOURCE_DOES_NOT_EXIST / NOT_FOUND, or "statement … not found/does not exist"
+//	                                                     → ErrStatementNotFound (get, chunk, cancel)
+//	    the same on execute, or "warehouse … not found/does not exist", "not a valid endpoint id"
+//	                                                     → ErrWarehouseNotFound (unless it names a catalog/schema/table)
+//	    a chunk call's message about the chunk (index out of range) → ErrInvalidRequest
+//	    404 on list-warehouses                           → ErrUpstream
 //	4xx "Job … does not exist"                           → ErrJobNotFound (run-now: the SDK maps it to bad request only)
 //	4xx "Run … does not exist" / "Run: … in job: … doesn't exist" → ErrRunNotFound
 //	404 ENDPOINT_NOT_FOUND or unparseable body           → ErrUpstream (wrong host or API path)
@@ -281,6 +300,8 @@ func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
 		e.RetryAfter = retryAfter(apiErr)
 	case status >= 500:
 		e.Kind = ErrUpstream
+	case status >= 400 && isSQLOp(op):
+		e.Kind = sqlKind(op, status, code, msg)
 	case status >= 400 && jobNotExistRe.MatchString(msg):
 		e.Kind = ErrJobNotFound
 	case status >= 400 && runNotExistRe.MatchString(msg):
@@ -294,6 +315,57 @@ func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
 	default:
 		e.Kind = ErrUpstream
 	}
+}
+
+// What Databricks answers on the Statement Execution endpoints when something named in the
+// request is missing (docs/architecture.md, Databricks SQL Statement Execution API). The messages
+// are matched loosely because they are not documented; the operation decides what "not found"
+// means.
+var (
+	statementNotExistRe = regexp.MustCompile(`(?i)statement\b.*\b(does not exist|doesn't exist|not found|no longer exists)`)
+	warehouseNotExistRe = regexp.MustCompile(`(?i)(warehouse|endpoint)\b.*\b(does not exist|doesn't exist|not found)|not a valid endpoint id`)
+	// otherObjectRe: a missing catalog, schema or table on execute is not a missing warehouse.
+	otherObjectRe = regexp.MustCompile(`(?i)\b(catalog|schema|table|view|function|parameter)\b`)
+	chunkRe       = regexp.MustCompile(`(?i)\bchunk`)
+)
+
+func isSQLOp(op string) bool {
+	switch op {
+	case OpExecuteStatement, OpGetStatement, OpStatementChunk, OpCancelStatement, OpListWarehouses:
+		return true
+	}
+	return false
+}
+
+// sqlKind classifies a 4xx (other than the token, permission and throttling answers, which
+// classifyAPIError decides first) of a Statement Execution operation.
+func sqlKind(op string, status int, code, msg string) error {
+	notFoundCode := code == "RESOURCE_DOES_NOT_EXIST" || code == "NOT_FOUND"
+	if status == http.StatusNotFound && !notFoundCode && (code == "ENDPOINT_NOT_FOUND" || code == "UNKNOWN" || code == "") {
+		return ErrUpstream // a wrong host or API path, as for the jobs calls
+	}
+	notFound := status == http.StatusNotFound || notFoundCode
+	switch op {
+	case OpExecuteStatement:
+		switch {
+		case warehouseNotExistRe.MatchString(msg):
+			return ErrWarehouseNotFound
+		case notFound && !otherObjectRe.MatchString(msg):
+			return ErrWarehouseNotFound
+		}
+	case OpStatementChunk, OpGetStatement, OpCancelStatement:
+		switch {
+		case op == OpStatementChunk && chunkRe.MatchString(msg):
+			return ErrInvalidRequest
+		case notFound, statementNotExistRe.MatchString(msg):
+			return ErrStatementNotFound
+		}
+	case OpListWarehouses:
+		if notFound {
+			return ErrUpstream // listing has nothing that can be missing
+		}
+	}
+	return ErrInvalidRequest
 }
 
 func notFoundFor(op string) error {

@@ -39,8 +39,8 @@ func jettyPage(status int, reason string) string {
 
 const gatewayHTML = `<html><body><h1>Bad Gateway</h1></body></html>`
 
-var allKinds = []error{ErrJobNotFound, ErrRunNotFound, ErrPermissionDenied, ErrNotInWorkspace, ErrTokenRejected,
-	ErrThrottled, ErrUnavailable, ErrUpstream, ErrInvalidRequest, ErrNoToken}
+var allKinds = []error{ErrJobNotFound, ErrRunNotFound, ErrStatementNotFound, ErrWarehouseNotFound, ErrPermissionDenied,
+	ErrNotInWorkspace, ErrTokenRejected, ErrThrottled, ErrUnavailable, ErrUpstream, ErrInvalidRequest, ErrNoToken}
 
 // callOp runs one operation against run/job id 42.
 func callOp(ctx context.Context, c *Client, op string) error {
@@ -58,6 +58,20 @@ func callOp(ctx context.Context, c *Client, op string) error {
 		return c.CancelRun(ctx, 42)
 	case OpListJobs:
 		_, err := c.ListJobs(ctx, "x", 10)
+		return err
+	case OpExecuteStatement:
+		_, err := c.ExecuteStatement(ctx, StatementRequest{WarehouseID: "5f3c0a1b2c3d4e5f", Statement: "SELECT 42"})
+		return err
+	case OpGetStatement:
+		_, err := c.GetStatement(ctx, "01f0c2a4-42")
+		return err
+	case OpStatementChunk:
+		_, err := c.StatementChunk(ctx, "01f0c2a4-42", 4)
+		return err
+	case OpCancelStatement:
+		return c.CancelStatement(ctx, "01f0c2a4-42")
+	case OpListWarehouses:
+		_, err := c.ListWarehouses(ctx)
 		return err
 	}
 	panic("unknown op " + op)
@@ -235,6 +249,127 @@ func TestErrorMapping(t *testing.T) {
 			name: "400 INVALID_STATE: invalid request", op: OpCancelRun,
 			resp:     resp{status: 400, body: `{"error_code":"INVALID_STATE","message":"Run 42 is already terminated"}`},
 			wantKind: ErrInvalidRequest, wantDetail: "Run 42 is already terminated",
+		},
+		// The Statement Execution API (docs/architecture.md, Databricks SQL Statement Execution API).
+		{
+			name: "get-statement: 404 for a statement removed 12 hours after it ended", op: OpGetStatement,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Statement 01f0c2a4-42 not found"}`},
+			wantKind: ErrStatementNotFound, wantDetail: "Statement 01f0c2a4-42 not found", wantAttempts: 1,
+		},
+		{
+			name: "get-statement: 404 NOT_FOUND", op: OpGetStatement,
+			resp:     resp{status: 404, body: `{"error_code":"NOT_FOUND","message":"The statement was not found"}`},
+			wantKind: ErrStatementNotFound,
+		},
+		{
+			name: "get-statement: 400 whose message says the statement does not exist", op: OpGetStatement,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"Statement 01f0c2a4-42 does not exist"}`},
+			wantKind: ErrStatementNotFound,
+		},
+		{
+			name: "get-statement: 400 about something else is an invalid request", op: OpGetStatement,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"Invalid statement id"}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "get-statement: another user's statement, 403 PERMISSION_DENIED", op: OpGetStatement,
+			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"User is not the owner of statement 01f0c2a4-42"}`},
+			wantKind: ErrPermissionDenied, wantDetail: "User is not the owner of statement 01f0c2a4-42",
+		},
+		{
+			name: "get-statement: another user's statement, 404", op: OpGetStatement,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Statement 01f0c2a4-42 does not exist"}`},
+			wantKind: ErrStatementNotFound,
+		},
+		{
+			name: "get-statement: a 404 without an error code is a wrong host or path", op: OpGetStatement,
+			resp:     resp{status: 404, body: gatewayHTML, isHTML: true},
+			wantKind: ErrUpstream,
+		},
+		{
+			name: "get-statement: 404 ENDPOINT_NOT_FOUND is a wrong host or path", op: OpGetStatement,
+			resp:     resp{status: 404, body: `{"error_code":"ENDPOINT_NOT_FOUND","message":"No API found for 'GET /sql/statements/x'"}`},
+			wantKind: ErrUpstream,
+		},
+		{
+			name: "cancel-statement: 404 for an unknown statement", op: OpCancelStatement,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Statement 01f0c2a4-42 does not exist"}`},
+			wantKind: ErrStatementNotFound,
+		},
+		{
+			name: "cancel-statement: 400 for a finished statement (if it ever comes) is an invalid request", op: OpCancelStatement,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_STATE","message":"The statement has already finished"}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "get-statement-chunk: a chunk index out of range is an invalid request", op: OpStatementChunk,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"Chunk index 4 is out of range: the result has 3 chunks"}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "get-statement-chunk: also when it comes as a 404", op: OpStatementChunk,
+			resp:     resp{status: 404, body: `{"error_code":"NOT_FOUND","message":"Result chunk 4 not found"}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "get-statement-chunk: 404 for a statement that is gone", op: OpStatementChunk,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Statement 01f0c2a4-42 not found"}`},
+			wantKind: ErrStatementNotFound,
+		},
+		{
+			name: "execute-statement: 404 for an unknown warehouse", op: OpExecuteStatement,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"The warehouse 5f3c0a1b2c3d4e5f was not found."}`},
+			wantKind: ErrWarehouseNotFound, wantDetail: "The warehouse 5f3c0a1b2c3d4e5f was not found.", wantAttempts: 1,
+		},
+		{
+			name: "execute-statement: 400 'is not a valid endpoint id'", op: OpExecuteStatement,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"5f3c0a1b2c3d4e5f is not a valid endpoint id."}`},
+			wantKind: ErrWarehouseNotFound,
+		},
+		{
+			name: "execute-statement: a missing catalog is not a missing warehouse", op: OpExecuteStatement,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Catalog 'nope' does not exist."}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "execute-statement: no CAN_USE on the warehouse, 403 PERMISSION_DENIED", op: OpExecuteStatement,
+			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"You do not have permission to use the SQL warehouse 5f3c0a1b2c3d4e5f."}`},
+			wantKind: ErrPermissionDenied,
+		},
+		{
+			name: "execute-statement: the caller is not in the workspace (Jetty 403)", op: OpExecuteStatement,
+			resp:     resp{status: 403, body: jettyForbidden, isHTML: true},
+			wantKind: ErrNotInWorkspace, wantAttempts: 1,
+		},
+		{
+			name: "execute-statement: another 400 is an invalid request with Databricks' reason", op: OpExecuteStatement,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"wait_timeout must be 0 or between 5 and 50 seconds"}`},
+			wantKind: ErrInvalidRequest, wantDetail: "wait_timeout must be 0 or between 5 and 50 seconds",
+		},
+		{
+			name: "execute-statement: 401 echoing the token, scrubbed", op: OpExecuteStatement,
+			resp:     resp{status: 401, body: `{"error_code":"UNAUTHENTICATED","message":"Invalid access token: ` + token + `"}`},
+			wantKind: ErrTokenRejected, wantDetail: "Invalid access token: [REDACTED]",
+		},
+		{
+			name: "execute-statement: 429 is not retried by the SDK (not idempotent)", op: OpExecuteStatement,
+			resp:     resp{status: 429, header: map[string]string{"Retry-After": "7"}, body: `{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"Too many requests"}`},
+			wantKind: ErrThrottled, wantRetry: 7 * time.Second, wantAttempts: 1,
+		},
+		{
+			name: "execute-statement: 500 upstream", op: OpExecuteStatement,
+			resp:     resp{status: 500, body: `{"error_code":"INTERNAL_ERROR","message":"Something broke"}`},
+			wantKind: ErrUpstream, wantAttempts: 1,
+		},
+		{
+			name: "list-warehouses: 404 is a wrong host or path, nothing can be missing", op: OpListWarehouses,
+			resp:     resp{status: 404, body: `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"gone"}`},
+			wantKind: ErrUpstream,
+		},
+		{
+			name: "list-warehouses: 403 PERMISSION_DENIED", op: OpListWarehouses,
+			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"no"}`},
+			wantKind: ErrPermissionDenied,
 		},
 		{
 			name: "200 with a body that is not JSON: upstream", op: OpGetRun,

@@ -2,10 +2,10 @@ package databricks
 
 import "time"
 
-// The Databricks SQL Statement Execution API 2.0 (docs/architecture.md, Statement Execution API):
-// a statement runs on a SQL warehouse with the caller's own token, so Unity Catalog decides per
-// person what it may read. These are flowbricks' shapes of its answers; the client methods are in
-// statements_client.go.
+// The Databricks SQL Statement Execution API 2.0 (docs/architecture.md, Databricks SQL Statement
+// Execution API): a statement runs on a SQL warehouse with the caller's own token, so Unity
+// Catalog decides per person what it may read. These are flowbricks' shapes of its answers; the
+// client methods are in statements_client.go.
 
 // Statement states, as Databricks names them (status.state).
 const (

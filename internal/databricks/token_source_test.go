@@ -88,6 +88,21 @@ func TestRejectedTokenIsRefreshedOnceAndTheCallRetriedOnce(t *testing.T) {
 		{OpListJobs, func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, 200, `{"jobs":[{"job_id":7,"settings":{"name":"x"}}]}`)
 		}, func(ctx context.Context, c *Client) error { _, err := c.ListJobs(ctx, "x", 10); return err }},
+		// Execute is not idempotent, and still repeated after a rejected token: the rejection
+		// means Databricks refused the request before it accepted the statement.
+		{OpExecuteStatement, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, pendingJSON) },
+			func(ctx context.Context, c *Client) error {
+				_, err := c.ExecuteStatement(ctx, StatementRequest{WarehouseID: "w", Statement: "SELECT 1", Wait: 10 * time.Second})
+				return err
+			}},
+		{OpGetStatement, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, succeededJSON) },
+			func(ctx context.Context, c *Client) error { _, err := c.GetStatement(ctx, "s"); return err }},
+		{OpStatementChunk, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, `{"chunk_index":1}`) },
+			func(ctx context.Context, c *Client) error { _, err := c.StatementChunk(ctx, "s", 1); return err }},
+		{OpCancelStatement, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, `{}`) },
+			func(ctx context.Context, c *Client) error { return c.CancelStatement(ctx, "s") }},
+		{OpListWarehouses, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, `{"warehouses":[]}`) },
+			func(ctx context.Context, c *Client) error { _, err := c.ListWarehouses(ctx); return err }},
 	}
 	for _, tt := range ops {
 		t.Run(tt.op, func(t *testing.T) {
@@ -109,8 +124,8 @@ func TestRejectedTokenIsRefreshedOnceAndTheCallRetriedOnce(t *testing.T) {
 			if reqs[0].Authorization != "Bearer stale-token" || reqs[1].Authorization != "Bearer fresh-token-1" {
 				t.Errorf("Authorization = %q then %q", reqs[0].Authorization, reqs[1].Authorization)
 			}
-			if tt.op == OpRunNow && string(reqs[0].Body) != string(reqs[1].Body) {
-				t.Errorf("the retried run-now sent another body:\n%s\n%s", reqs[0].Body, reqs[1].Body)
+			if (tt.op == OpRunNow || tt.op == OpExecuteStatement) && string(reqs[0].Body) != string(reqs[1].Body) {
+				t.Errorf("the retried %s sent another body:\n%s\n%s", tt.op, reqs[0].Body, reqs[1].Body)
 			}
 		})
 	}
