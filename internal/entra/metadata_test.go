@@ -15,6 +15,26 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
+// concurrently starts fn(0) … fn(n-1), each in its own goroutine; wait waits for all of them and
+// fails the test with the first error.
+func concurrently(t *testing.T, n int, fn func(i int) error) (wait func()) {
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs <- fn(i) })
+	}
+	return func() {
+		t.Helper()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // heldDiscovery is an HTTP transport that keeps discovery GETs waiting until release.
 type heldDiscovery struct {
 	base    http.RoundTripper
@@ -68,24 +88,14 @@ func TestColdBurstOfExchangesFetchesDiscoveryOnce(t *testing.T) {
 	for i := range tokens {
 		tokens[i] = userToken(t, f, i+1)
 	}
-	errs := make(chan error, users)
-	var wg sync.WaitGroup
-	for i := range users {
-		wg.Go(func() {
-			p := Principal{Kind: User, ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1), TenantID: testTenant}
-			_, _, err := e.TokenFor(context.Background(), p, tokens[i])
-			errs <- err
-		})
-	}
+	wait := concurrently(t, users, func(i int) error {
+		p := Principal{Kind: User, ObjectID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1), TenantID: testTenant}
+		_, _, err := e.TokenFor(context.Background(), p, tokens[i])
+		return err
+	})
 	eventually(t, "every exchange asked for the discovery document", func() bool { return asking.count.Load() >= users })
 	held.release()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	wait()
 	if n := f.count("disco2") + f.count("disco1"); n > 2 || n < 1 {
 		t.Fatalf("a cold burst of %d exchanges made %d discovery requests, want 1 (at most 2)", users, n)
 	}
@@ -104,25 +114,18 @@ func TestValidatorAndExchangerShareTheDiscoveryDocument(t *testing.T) {
 	v := newTestValidator(t, f, func(o *ValidatorOptions) { o.Metadata = metadata; o.Now = time.Now })
 	e := newTestExchanger(t, f, func(o *ExchangerOptions) { o.Metadata = metadata })
 
-	errs := make(chan error, users)
-	var wg sync.WaitGroup
-	for i := range users {
-		tok := userToken(t, f, i+1)
-		wg.Go(func() {
-			p, incoming, err := v.Validate(context.Background(), "Bearer "+tok.Reveal())
-			if err == nil {
-				_, _, err = e.TokenFor(context.Background(), p, incoming)
-			}
-			errs <- err
-		})
+	tokens := make([]Token, users)
+	for i := range tokens {
+		tokens[i] = userToken(t, f, i+1)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	concurrently(t, users, func(i int) error {
+		p, incoming, err := v.Validate(context.Background(), "Bearer "+tokens[i].Reveal())
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-	}
+		_, _, err = e.TokenFor(context.Background(), p, incoming)
+		return err
+	})()
 	if d1, d2 := f.count("disco1"), f.count("disco2"); d1 != 1 || d2 != 1 {
 		t.Fatalf("%d validated and exchanged first requests fetched discovery v1 %d and v2 %d times, want once each", users, d1, d2)
 	}

@@ -762,23 +762,10 @@ func TestValidatorConcurrentFirstUseFetchesOnce(t *testing.T) {
 	f := newFakeEntra(t)
 	v := newTestValidator(t, f, nil)
 	header := "Bearer " + f.mint(t, f.userClaimsV2())
-	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _, err := v.Validate(context.Background(), header)
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	concurrently(t, 50, func(int) error {
+		_, _, err := v.Validate(context.Background(), header)
+		return err
+	})()
 	if f.count("disco2") != 1 || f.count("disco1") != 1 {
 		t.Fatalf("50 concurrent first calls fetched discovery %d/%d times, want 1/1", f.count("disco2"), f.count("disco1"))
 	}
