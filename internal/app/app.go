@@ -144,6 +144,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		opt(&o)
 	}
 	entraHTTP := &http.Client{Transport: entra.NewTransport(o.roots), Timeout: 30 * time.Second}
+	entraMetadata := entra.NewMetadata() // the tenant's discovery documents, fetched once for both
 	validator, err := entra.NewValidator(entra.ValidatorOptions{
 		AuthorityHost: cfg.AuthorityHost,
 		TenantID:      cfg.TenantID,
@@ -153,6 +154,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		AppCallers:    cfg.AppCallers,
 		ClientApps:    cfg.ClientApps,
 		HTTPClient:    entraHTTP,
+		Metadata:      entraMetadata,
 		Logger:        logger,
 	})
 	if err != nil {
@@ -170,6 +172,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		},
 		Scope:      azure.DatabricksScope,
 		HTTPClient: entraHTTP,
+		Metadata:   entraMetadata,
 		Logger:     logger,
 	})
 	if err != nil {

@@ -47,6 +47,9 @@ type ExchangerOptions struct {
 	Scope string
 	// HTTPClient for Entra (and the managed identity endpoint); nil = a default client with a timeout.
 	HTTPClient *http.Client
+	// Metadata keeps Entra's discovery documents; pass the Validator's (ValidatorOptions.Metadata)
+	// to fetch the tenant's v2 document once for both. nil = the Exchanger's own.
+	Metadata *Metadata
 	// CacheSize bounds the number of cached exchanged tokens; default DefaultCacheSize.
 	CacheSize int
 	// RefreshBefore: a cached token is served only while it has more than this left; default
@@ -161,10 +164,14 @@ func NewExchanger(o ExchangerOptions) (*Exchanger, error) {
 	if client == nil {
 		client = defaultHTTPClient(timeout)
 	}
+	metadata := o.Metadata
+	if metadata == nil {
+		metadata = newMetadata(now)
+	}
 
 	clientOpts := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authority, Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}},
-		Transport: newEntraTransport(client, now),
+		Transport: newEntraTransport(client, metadata),
 		// One retry at most for 408/429/5xx, never waiting long: the exchange timeout and the
 		// caller's deadline bound the call anyway, and a Retry-After beyond MaxRetryDelay is
 		// returned to the caller (as Unavailable + RetryAfter) instead of being slept on.
@@ -242,7 +249,7 @@ func (e *Exchanger) Refresh(ctx context.Context, p Principal, incoming, rejected
 		if incoming == "" {
 			return "", time.Time{}, &ExchangeError{Kind: InvalidAssertion, Description: "no user token to exchange"}
 		}
-		key := sha256.Sum256([]byte(incoming.Reveal()))
+		key := tokenKey(incoming.Reveal())
 		e.drop(key, rejected)
 		return e.exchangeShared(ctx, p, incoming, key)
 	case App:
@@ -363,7 +370,7 @@ func (e *Exchanger) store(key [sha256.Size]byte, ent cacheEntry) {
 }
 
 func (e *Exchanger) userToken(ctx context.Context, p Principal, incoming Token) (Token, time.Time, error) {
-	key := sha256.Sum256([]byte(incoming.Reveal()))
+	key := tokenKey(incoming.Reveal())
 	if ent, ok := e.lookup(key); ok {
 		e.hits.Add(1)
 		return ent.token, ent.expiresOn, nil

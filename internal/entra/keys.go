@@ -51,6 +51,9 @@ type signingKeysOptions struct {
 	// onError reports a failed refresh of the JWKS at uri; ctx is the triggering request's
 	// (detached) context for an unknown-kid refresh, a background one otherwise.
 	onError func(uri string) func(ctx context.Context, err error)
+	// onKeys gets the key ids published at all URIs together after every fetch that replaced a
+	// key set (the first fetch, the hourly refresh, an unknown-kid refresh), in order; nil = none.
+	onKeys func(kids map[string]struct{})
 }
 
 // startSigningKeys fetches every JWKS URI once and starts their hourly refresh, which runs until
@@ -58,8 +61,10 @@ type signingKeysOptions struct {
 // the URIs that did start.
 func startSigningKeys(ctx context.Context, o signingKeysOptions) (*signingKeys, error) {
 	stores := make(map[string]jwkset.Storage, len(o.uris))
+	published := &publishedKIDs{byURI: make(map[string][]string, len(o.uris)), onKeys: o.onKeys}
 	for _, u := range o.uris {
 		s, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+			Storage:                   &watchedStorage{MemoryJWKSet: jwkset.NewMemoryStorage(), replaced: func(kids []string) { published.set(u, kids) }},
 			Client:                    o.client,
 			Ctx:                       ctx,
 			HTTPTimeout:               metadataTimeout,
@@ -141,4 +146,50 @@ func (k *signingKeys) refresh(ctx context.Context, kid string) <-chan struct{} {
 		_, _ = k.refresher.KeyRead(rctx, kid)
 	}()
 	return done
+}
+
+// watchedStorage is jwkset's memory storage that reports the key ids of every key set it is given.
+// Every fetch of a JWKS URI — the first, the hourly refresh, an unknown-kid refresh — replaces
+// the whole set through KeyReplaceAll, so this is where a withdrawn key becomes visible.
+type watchedStorage struct {
+	*jwkset.MemoryJWKSet
+	replaced func(kids []string)
+}
+
+// KeyReplaceAll implements jwkset.Storage: the keys are replaced first, then reported, so a
+// withdrawn key can no longer verify anything by the time its loss is reported.
+func (s *watchedStorage) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	if err := s.MemoryJWKSet.KeyReplaceAll(ctx, given); err != nil {
+		return err
+	}
+	kids := make([]string, 0, len(given))
+	for _, k := range given {
+		kids = append(kids, k.Marshal().KID)
+	}
+	s.replaced(kids)
+	return nil
+}
+
+// publishedKIDs joins the key ids of every JWKS URI (a token is verified by a key of any of them)
+// and reports the union each time one URI's set is replaced.
+type publishedKIDs struct {
+	mu     sync.Mutex // also orders the reports: two URIs refreshed at once report one after the other
+	byURI  map[string][]string
+	onKeys func(kids map[string]struct{})
+}
+
+func (p *publishedKIDs) set(uri string, kids []string) {
+	if p.onKeys == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byURI[uri] = kids
+	union := make(map[string]struct{}, len(kids))
+	for _, ks := range p.byURI {
+		for _, k := range ks {
+			union[k] = struct{}{}
+		}
+	}
+	p.onKeys(union)
 }

@@ -50,6 +50,7 @@ type Principal struct {
 	// AppID is the calling client application: azp (v2 tokens) or appid (v1 tokens).
 	AppID string
 	// Scopes (scp, delegated tokens) and Roles (roles: app permissions or user app roles).
+	// Read-only: a Principal of a token validated before shares them with the validated-token cache.
 	Scopes, Roles []string
 	// TokenVersion is the token's ver claim: "1.0" or "2.0".
 	TokenVersion string
@@ -123,6 +124,10 @@ type ValidatorOptions struct {
 	// HTTPClient fetches discovery documents and keys; nil = a default client with a timeout.
 	// Its transport's RootCAs are used as they are (so SSL_CERT_FILE works with the default one).
 	HTTPClient *http.Client
+	// Metadata keeps the discovery documents; pass the same one to the Exchanger
+	// (ExchangerOptions.Metadata) to fetch the tenant's v2 document once for both. nil = the
+	// Validator's own.
+	Metadata *Metadata
 	// Leeway for exp/nbf; 0 = DefaultLeeway, at most MaxLeeway.
 	Leeway time.Duration
 	// MaxTokenBytes: larger tokens are refused before parsing; default DefaultMaxTokenBytes.
@@ -130,6 +135,10 @@ type ValidatorOptions struct {
 	// UnknownKIDRefreshInterval: minimum time between JWKS refreshes triggered by an unknown kid;
 	// default DefaultUnknownKIDRefreshInterval, never below MinUnknownKIDRefreshInterval.
 	UnknownKIDRefreshInterval time.Duration
+	// TokenCacheSize bounds how many validated tokens are remembered (by their SHA-256, never the
+	// token) so that a token presented again skips the signature check; default
+	// DefaultTokenCacheSize. See docs/security.md, "Validated-token cache".
+	TokenCacheSize int
 	// Now is the clock for token lifetimes; default time.Now.
 	Now func() time.Time
 	// Logger gets metadata/key refresh failures. Tokens are never logged.
@@ -139,15 +148,20 @@ type ValidatorOptions struct {
 // Validator validates incoming Entra ID access tokens. It is safe for concurrent use.
 // Create it with [NewValidator]; call [Validator.Close] to stop the background key refresh.
 type Validator struct {
-	authority   string
-	tenantID    string
-	scope       string
-	appRole     string
-	appCallers  []string // lower-cased
-	clientApps  []string // lower-cased
-	leeway      time.Duration
-	client      *http.Client
-	parser      *jwt.Parser
+	authority  string
+	tenantID   string
+	scope      string
+	appRole    string
+	appCallers []string // lower-cased
+	clientApps []string // lower-cased
+	leeway     time.Duration
+	client     *http.Client
+	metadata   *Metadata
+	parser     *jwt.Parser
+	// lifetimes applies the parser's time rules (exp required, nbf, iat, the leeway, the clock) to
+	// a remembered token: the same options, so a hit passes exactly when a fresh validation would.
+	lifetimes   *jwt.Validator
+	tokens      *validatedTokens
 	unknownKIDs time.Duration
 	maxBytes    int
 	now         func() time.Time
@@ -234,6 +248,21 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 	if client == nil {
 		client = defaultHTTPClient(metadataTimeout)
 	}
+	cacheSize := o.TokenCacheSize
+	switch {
+	case cacheSize == 0:
+		cacheSize = DefaultTokenCacheSize
+	case cacheSize < 0:
+		return nil, errors.New("entra: validator: token cache size must be positive")
+	}
+	metadata := o.Metadata
+	if metadata == nil {
+		metadata = NewMetadata()
+	}
+	tokens, err := newValidatedTokens(cacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("entra: validator: %w", err)
+	}
 
 	v := &Validator{
 		authority:   authority,
@@ -244,24 +273,29 @@ func NewValidator(o ValidatorOptions) (*Validator, error) {
 		clientApps:  clientApps,
 		leeway:      leeway,
 		client:      client,
+		metadata:    metadata,
+		tokens:      tokens,
 		unknownKIDs: unknownKIDs,
 		maxBytes:    maxBytes,
 		now:         now,
 		keysClock:   time.Now,
 		log:         o.Logger,
 	}
-	v.parser = jwt.NewParser(
+	timeRules := []jwt.ParserOption{
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // iat in the future (beyond the leeway): not a token Entra issued yet
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
+	}
+	v.parser = jwt.NewParser(append([]jwt.ParserOption{
 		jwt.WithValidMethods([]string{"RS256"}),
 		// Canonical base64url only: otherwise the unused low bits of the signature's last
 		// character make several strings of one signed token, each a distinct token for the
 		// exchange cache. Entra's encoder is canonical.
 		jwt.WithStrictDecoding(),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(), // iat in the future (beyond the leeway): not a token Entra issued yet
-		jwt.WithLeeway(leeway),
 		jwt.WithAudience(slices.Clone(o.Audiences)...),
-		jwt.WithTimeFunc(now),
-	)
+	}, timeRules...)...)
+	v.lifetimes = jwt.NewValidator(timeRules...)
 	v.baseCtx, v.cancel = context.WithCancel(context.Background())
 	return v, nil
 }
@@ -281,11 +315,22 @@ func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (P
 	if err != nil {
 		return Principal{}, "", err
 	}
+	// A token that passed every check before passes again while its time claims do and its key
+	// is still published (docs/security.md, "Validated-token cache"). Anything else — a lifetime
+	// that ran out — takes the full path below, which gives the answer a first use would.
+	key := tokenKey(raw)
+	if ent, ok := v.tokens.get(key); ok {
+		if v.lifetimes.Validate(&ent.lifetime) == nil {
+			return ent.principal, Token(raw), nil
+		}
+		v.tokens.remove(key)
+	}
 	ks, err := v.keyState(ctx)
 	if err != nil {
 		return Principal{}, "", err
 	}
 	var c entraClaims
+	var kid string
 	tok, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		// RFC 7515 §4.1.11: a recipient must reject a JWS whose "crit" lists an extension it does
 		// not understand, and flowbricks understands none (Entra sets no crit). Checked before the
@@ -293,7 +338,7 @@ func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (P
 		if _, ok := t.Header["crit"]; ok {
 			return nil, errCritical
 		}
-		if kid, _ := t.Header["kid"].(string); kid == "" {
+		if kid, _ = t.Header["kid"].(string); kid == "" {
 			return nil, errNoKID
 		}
 		return ks.keys.KeyfuncCtx(ctx)(t)
@@ -305,6 +350,12 @@ func (v *Validator) Validate(ctx context.Context, authorizationHeader string) (P
 	if err != nil {
 		return Principal{}, "", err
 	}
+	p.Scopes, p.Roles = slices.Clip(p.Scopes), slices.Clip(p.Roles) // a caller's append cannot write into the cached arrays
+	v.tokens.add(key, &validatedToken{
+		principal: p,
+		lifetime:  lifetime{exp: c.ExpiresAt, nbf: c.NotBefore, iat: c.IssuedAt},
+		kid:       kid,
+	})
 	return p, Token(raw), nil
 }
 
@@ -704,6 +755,7 @@ func (v *Validator) initialize() (*keyState, error) {
 		client:   v.client,
 		interval: v.unknownKIDs,
 		clock:    v.keysClock,
+		onKeys:   v.tokens.keysChanged,
 		onError: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
 				// ctx carries the request's logger for a refresh triggered by an unknown kid.
@@ -734,7 +786,7 @@ func (v *Validator) discover(ctx context.Context, u string) (discoveryDoc, error
 		return d, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := v.client.Do(req)
+	resp, err := v.metadata.do(req, v.client.Do)
 	if err != nil {
 		return d, fmt.Errorf("fetching %s: %w", u, err)
 	}

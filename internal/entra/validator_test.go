@@ -256,34 +256,44 @@ func TestValidate(t *testing.T) {
 			wantKind: "forbidden:app_caller_not_allowed", wantReason: "lacks the app role"},
 		{name: "app token for another audience", header: bearer(f.mint(t, with(f.appClaimsV2(), map[string]any{"aud": databricksApp}))), wantKind: "invalid_token", wantReason: "audience not accepted"},
 	}
+	// Each header twice: the second time a token that passed comes from the validated-token cache,
+	// and must get exactly the answer of its first, full validation.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, tok, err := v.Validate(context.Background(), tc.header)
-			if got := errKind(err); got != tc.wantKind {
-				t.Fatalf("kind = %s (%v), want %s", got, err, tc.wantKind)
-			}
-			if err != nil {
-				if tc.wantReason != "" && !strings.Contains(err.Error(), tc.wantReason) {
-					t.Errorf("error %q does not say %q", err, tc.wantReason)
-				}
-				if raw := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(tc.header, "Bearer"), "bearer")); len(raw) > 8 && strings.Contains(err.Error(), raw) {
-					t.Errorf("error contains the token")
-				}
-				if tok != "" || p.Kind != 0 {
-					t.Errorf("failed validation returned a principal/token")
-				}
-				return
-			}
-			if want := strings.TrimSpace(tc.header[len("Bearer"):]); tok.Reveal() != want {
-				t.Errorf("returned token is not the bearer token")
-			}
-			if tc.check != nil {
-				tc.check(t, p)
+			for _, pass := range []string{"first use", "again"} {
+				validateOnce(t, v, pass, tc.header, tc.wantKind, tc.wantReason, tc.check)
 			}
 		})
 	}
 	if strings.Contains(logs.String(), "eyJ") {
 		t.Errorf("validator logs contain a token: %s", logs.String())
+	}
+}
+
+// validateOnce validates header with v and checks the outcome; pass names the attempt.
+func validateOnce(t *testing.T, v *Validator, pass, header, wantKind, wantReason string, check func(*testing.T, Principal)) {
+	t.Helper()
+	p, tok, err := v.Validate(context.Background(), header)
+	if got := errKind(err); got != wantKind {
+		t.Fatalf("%s: kind = %s (%v), want %s", pass, got, err, wantKind)
+	}
+	if err != nil {
+		if wantReason != "" && !strings.Contains(err.Error(), wantReason) {
+			t.Errorf("%s: error %q does not say %q", pass, err, wantReason)
+		}
+		if raw := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(header, "Bearer"), "bearer")); len(raw) > 8 && strings.Contains(err.Error(), raw) {
+			t.Errorf("%s: error contains the token", pass)
+		}
+		if tok != "" || p.Kind != 0 {
+			t.Errorf("%s: failed validation returned a principal/token", pass)
+		}
+		return
+	}
+	if want := strings.TrimSpace(header[len("Bearer"):]); tok.Reveal() != want {
+		t.Errorf("%s: returned token is not the bearer token", pass)
+	}
+	if check != nil {
+		check(t, p)
 	}
 }
 
@@ -354,21 +364,25 @@ func TestValidateClientApps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, _, err := tc.v.Validate(context.Background(), "Bearer "+tc.token)
-			if got := errKind(err); got != tc.wantKind {
-				t.Fatalf("kind = %s (%v), want %s", got, err, tc.wantKind)
-			}
-			if err == nil {
-				if p.Kind == 0 {
-					t.Error("no principal")
+			// Twice: a hit of the validated-token cache applies the validator's own list as a
+			// first use does (listed and anyClient each have their own cache).
+			for _, pass := range []string{"first use", "again"} {
+				p, _, err := tc.v.Validate(context.Background(), "Bearer "+tc.token)
+				if got := errKind(err); got != tc.wantKind {
+					t.Fatalf("%s: kind = %s (%v), want %s", pass, got, err, tc.wantKind)
 				}
-				return
-			}
-			if !strings.Contains(err.Error(), tc.wantReason) {
-				t.Errorf("error %q does not say %q", err, tc.wantReason)
-			}
-			if strings.Contains(err.Error(), tc.token) || strings.Contains(err.Error(), strings.Split(tc.token, ".")[1]) {
-				t.Error("error contains the token")
+				if err == nil {
+					if p.Kind == 0 {
+						t.Errorf("%s: no principal", pass)
+					}
+					continue
+				}
+				if !strings.Contains(err.Error(), tc.wantReason) {
+					t.Errorf("%s: error %q does not say %q", pass, err, tc.wantReason)
+				}
+				if strings.Contains(err.Error(), tc.token) || strings.Contains(err.Error(), strings.Split(tc.token, ".")[1]) {
+					t.Errorf("%s: error contains the token", pass)
+				}
 			}
 		})
 	}
@@ -748,23 +762,10 @@ func TestValidatorConcurrentFirstUseFetchesOnce(t *testing.T) {
 	f := newFakeEntra(t)
 	v := newTestValidator(t, f, nil)
 	header := "Bearer " + f.mint(t, f.userClaimsV2())
-	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _, err := v.Validate(context.Background(), header)
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	concurrently(t, 50, func(int) error {
+		_, _, err := v.Validate(context.Background(), header)
+		return err
+	})()
 	if f.count("disco2") != 1 || f.count("disco1") != 1 {
 		t.Fatalf("50 concurrent first calls fetched discovery %d/%d times, want 1/1", f.count("disco2"), f.count("disco1"))
 	}
