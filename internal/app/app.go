@@ -110,7 +110,7 @@ func newHTTPServer(handler http.Handler) *http.Server {
 	}
 }
 
-// databricksOptions are the Jobs API client settings for one workspace host: every call (the
+// databricksOptions are the Databricks client settings (Jobs and SQL) for one workspace host: every call (the
 // SDK's retries of 429/503 included) ends within the configured upstream timeout.
 func databricksOptions(cfg config.Config, host string, transport http.RoundTripper) databricks.Options {
 	return databricks.Options{
@@ -176,7 +176,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		validator.Close()
 		return nil, nil, err
 	}
-	workspaces := make(map[string]api.Jobs, len(cfg.Workspaces))
+	workspaces := make(map[string]api.Workspace, len(cfg.Workspaces))
 	transport := databricks.NewTransport(o.roots)
 	for name, host := range cfg.Workspaces {
 		client, err := databricks.New(databricksOptions(cfg, host, transport))
