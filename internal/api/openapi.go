@@ -64,7 +64,7 @@ type respDoc struct {
 // (withPublicBase). It fails only on a programming error: a type the reflection cannot express,
 // an operation without its opDoc, or a parameter missing from the catalogues.
 func (s *server) openAPIDocument() (obj, error) {
-	b := swagger.New(swagger.Options{Definitions: definitions(), Keywords: propertyKeywords()})
+	b := swagger.New(swagger.Options{Definitions: definitions(), Keywords: propertyKeywords(s.Config)})
 	paths := obj{}
 	ids := map[string]bool{}
 	for _, op := range s.ops {

@@ -6,9 +6,13 @@ package api
 // tags; see package swagger).
 
 import (
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
+	"strings"
 
+	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/swagger"
 )
@@ -314,10 +318,11 @@ func definitions() []swagger.Definition {
 }
 
 // propertyKeywords are keywords of schema properties that belong to this document rather than
-// to a Go type: the job picker, which calls the ListJobs operation, and RunStatus's place for
-// idempotency_token among the advanced fields (databricks.Run itself knows no designer).
-func propertyKeywords() map[reflect.Type]map[string]obj {
-	return map[reflect.Type]map[string]obj{
+// to a Go type: the job and warehouse pickers, which call the ListJobs and ListWarehouses
+// operations, RunStatus's place for idempotency_token among the advanced fields (databricks.Run
+// itself knows no designer), and the named statements this deployment defines.
+func propertyKeywords(cfg config.Config) map[reflect.Type]map[string]obj {
+	kw := map[reflect.Type]map[string]obj{
 		reflect.TypeFor[runNowRequest](): {
 			"job_id": {
 				// ListJobs answers a top-level array, so there is no value-collection: "If
@@ -361,4 +366,33 @@ func propertyKeywords() map[reflect.Type]map[string]obj {
 				"description": "One row: column key → typed value."}},
 		},
 	}
+	maps.Copy(kw[reflect.TypeFor[sqlStatementRequest]()], namedStatementKeywords(cfg))
+	return kw
+}
+
+// namedStatementKeywords offers the statements of FLOWBRICKS_SQL_STATEMENTS as a list, with
+// their descriptions, in the document this deployment serves (the connector imported from it);
+// in named mode the SQL text field is hidden, since only names are accepted.
+func namedStatementKeywords(cfg config.Config) map[string]obj {
+	if len(cfg.SQLStatements) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(cfg.SQLStatements))
+	field, _ := reflect.TypeFor[sqlStatementRequest]().FieldByName("StatementName")
+	var described []string
+	for _, n := range names {
+		if d := cfg.SQLStatements[n].Description; d != "" {
+			described = append(described, n+": "+d)
+		}
+	}
+	desc := field.Tag.Get("doc")
+	if len(described) > 0 {
+		desc += " Defined statements — " + strings.Join(described, "; ") + "."
+	}
+	kw := map[string]obj{"statement_name": {"enum": names, "description": desc}}
+	if cfg.SQL == config.SQLNamed {
+		kw["statement_name"]["x-ms-visibility"] = swagger.Important
+		kw["statement"] = obj{"x-ms-visibility": swagger.Internal}
+	}
+	return kw
 }

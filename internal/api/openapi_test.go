@@ -23,6 +23,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/swagger"
 )
 
 var update = flag.Bool("update", false, "rewrite connector/apiDefinition.swagger.json from the served OpenAPI document")
@@ -592,5 +593,32 @@ func TestConnectorDefinition(t *testing.T) {
 	}
 	if host := decodeDoc(t, committed)["host"]; host != connectorHost {
 		t.Errorf("the committed definition's host is %v, want the placeholder %s", host, connectorHost)
+	}
+}
+
+// TestNamedStatementsInTheDocument: the document a deployment serves offers its named statements
+// as a list with their descriptions; in named mode the SQL text field is hidden.
+func TestNamedStatementsInTheDocument(t *testing.T) {
+	statements := map[string]config.NamedStatement{
+		"orders_by_region": {Statement: "SELECT :region", Parameters: map[string]string{"region": "STRING"}, Description: "Orders of a region"},
+		"all_regions":      {Statement: "SELECT 1"},
+	}
+	for _, mode := range []config.SQLMode{config.SQLAny, config.SQLNamed} {
+		t.Run(string(mode), func(t *testing.T) {
+			raw := servedDocument(t, openAPIServer(config.Config{SQL: mode, SQLStatements: statements}), "example.com")
+			props := at(t, decodeDoc(t, raw), "paths", "/sql/statements", "post", "parameters").([]any)
+			body := at(t, props[len(props)-1], "schema", "properties").(map[string]any)
+			name := body["statement_name"].(map[string]any)
+			if enum, _ := json.Marshal(name["enum"]); string(enum) != `["all_regions","orders_by_region"]` {
+				t.Errorf("statement_name enum %s", enum)
+			}
+			if d := name["description"].(string); !strings.Contains(d, "orders_by_region: Orders of a region") || !strings.HasPrefix(d, "Run a statement an administrator defined") {
+				t.Errorf("statement_name description %q", d)
+			}
+			hidden := at(t, body, "statement", "x-ms-visibility") == swagger.Internal
+			if hidden != (mode == config.SQLNamed) {
+				t.Errorf("statement hidden: %v in mode %s", hidden, mode)
+			}
+		})
 	}
 }
