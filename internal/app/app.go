@@ -67,7 +67,8 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, stdout io.Wr
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info().Str("addr", ln.Addr().String()).Str("databricks_host", cfg.DatabricksHost).
 		Str("credential", string(cfg.Credential)).Int("app_callers", len(cfg.AppCallers)).
-		Int("client_apps", len(cfg.ClientApps)).Msg("flowbricks ready")
+		Int("client_apps", len(cfg.ClientApps)).Str("sql", string(cfg.SQL)).Int("sql_statements", len(cfg.SQLStatements)).
+		Msg("flowbricks ready")
 
 	select {
 	case err := <-serveErr:
