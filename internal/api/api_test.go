@@ -74,6 +74,7 @@ type fakeJobs struct {
 	listMax  []int            // the max of every ListJobs call
 	err      error            // returned by every call when set
 	nextID   int64
+	*fakeSQL // the workspace's SQL warehouses (sqlfake_test.go)
 }
 
 func newFakeJobs() *fakeJobs {
@@ -94,8 +95,9 @@ func newFakeJobs() *fakeJobs {
 			{JobID: 101, Name: "daily-sales-refresh"}, {JobID: 102, Name: "nightly-ingest"},
 			{JobID: 201, Name: "duplicate-name"}, {JobID: 202, Name: "Duplicate-Name"}, {JobID: 999, Name: "secret-job"},
 		},
-		tokens: map[string]int64{},
-		nextID: 8000,
+		tokens:  map[string]int64{},
+		nextID:  8000,
+		fakeSQL: newFakeSQL(),
 	}
 }
 
@@ -188,7 +190,7 @@ func newTestServer(t *testing.T, mutate func(*Deps)) *testServer {
 			"oid-erin":  &entra.ExchangeError{Kind: entra.InteractionRequired, AADSTS: "AADSTS50076", Description: "AADSTS50076: MFA", Claims: `{"access_token":{"capolids":{"essential":true}}}`},
 			"oid-frank": &entra.ExchangeError{Kind: entra.Misconfigured, AADSTS: "AADSTS7000215", Description: "AADSTS7000215: Invalid client secret provided."},
 		}},
-		Workspaces:     map[string]Jobs{"default": jobs},
+		Workspaces:     map[string]Workspace{"default": jobs},
 		RequestTimeout: 5 * time.Second,
 	}
 	if mutate != nil {

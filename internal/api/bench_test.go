@@ -14,6 +14,7 @@ package api_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,7 +81,7 @@ func trust(srv *httptest.Server) *x509.CertPool {
 	return pool
 }
 
-func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
+func newBenchEnv(b *testing.B, stubJobs api.Workspace) *benchEnv {
 	b.Helper()
 	const upn = "bench-user@contoso.example"
 	env := &benchEnv{}
@@ -182,7 +183,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Jobs) *benchEnv {
 		Logger:     logger,
 		Auth:       validator,
 		Exchanger:  exchanger,
-		Workspaces: map[string]api.Jobs{"default": jobs},
+		Workspaces: map[string]api.Workspace{"default": jobs},
 	})
 	tok, err := env.entra.MintUserToken("bench", fakeentra.MintOptions{TTL: time.Hour})
 	if err != nil {
@@ -313,6 +314,21 @@ func (s stubJobs) RunOutputs(context.Context, databricks.Run) ([]databricks.Task
 func (s stubJobs) CancelRun(context.Context, int64) error { return nil }
 func (s stubJobs) ListJobs(context.Context, string, int) ([]databricks.Job, error) {
 	return []databricks.Job{}, nil
+}
+
+// The benchmarks call no SQL endpoint.
+func (stubJobs) ExecuteStatement(context.Context, databricks.StatementRequest) (databricks.Statement, error) {
+	return databricks.Statement{}, errors.ErrUnsupported
+}
+func (stubJobs) GetStatement(context.Context, string) (databricks.Statement, error) {
+	return databricks.Statement{}, errors.ErrUnsupported
+}
+func (stubJobs) StatementChunk(context.Context, string, int) (databricks.Chunk, error) {
+	return databricks.Chunk{}, errors.ErrUnsupported
+}
+func (stubJobs) CancelStatement(context.Context, string) error { return errors.ErrUnsupported }
+func (stubJobs) ListWarehouses(context.Context) ([]databricks.Warehouse, error) {
+	return nil, errors.ErrUnsupported
 }
 
 // BenchmarkRouterGetRunNoUpstream is flowbricks' own share of a get-run: the same router,

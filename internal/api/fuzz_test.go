@@ -60,6 +60,7 @@ func (fuzzExchanger) Refresh(context.Context, entra.Principal, entra.Token, entr
 type fuzzJobs struct {
 	mu  sync.Mutex
 	ids []int64
+	noSQL
 }
 
 func (j *fuzzJobs) record(id int64) {
@@ -93,7 +94,7 @@ func newFuzzServer(jobs *fuzzJobs) http.Handler {
 		Logger:         zerolog.New(io.Discard),
 		Auth:           fuzzAuth{},
 		Exchanger:      fuzzExchanger{},
-		Workspaces:     map[string]Jobs{"default": jobs},
+		Workspaces:     map[string]Workspace{"default": jobs},
 		RequestTimeout: 5 * time.Second,
 	})
 }

@@ -117,7 +117,7 @@ func TestPanicProblemCarriesTheRequestID(t *testing.T) {
 		Logger:     zerolog.New(io.Discard),
 		Auth:       fuzzAuth{},
 		Exchanger:  fuzzExchanger{},
-		Workspaces: map[string]Jobs{"default": panicOnGetRun{&fuzzJobs{}}},
+		Workspaces: map[string]Workspace{"default": panicOnGetRun{&fuzzJobs{}}},
 	})
 	r := httptest.NewRequest(http.MethodGet, "/api/jobs/runs/1", nil)
 	r.Header.Set("Authorization", "Bearer "+fuzzToken)

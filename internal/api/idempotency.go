@@ -59,28 +59,47 @@ func idempotencyFor(r *http.Request, caller entra.Principal, jobID int64, req ru
 	scope := []string{callerScope(caller), strconv.FormatInt(jobID, 10)}
 	canonical, _ := json.Marshal(req.upstream(jobID, "")) // struct fields in order, map keys sorted: deterministic
 	key := req.IdempotencyToken
+	var workflow []string
 	if key == "" {
-		key = strings.TrimSpace(r.Header.Get(headerIdempotencyKey))
-		if len(key) > databricks.MaxIdempotencyToken {
-			return idempotency{}, invalidRequest("Header Idempotency-Key is longer than %d characters.", databricks.MaxIdempotencyToken)
+		var err error
+		if key, workflow, err = retryBasis(r); err != nil {
+			return idempotency{}, err
 		}
 	}
 	if key != "" {
 		t := deriveToken("ik", append(scope, key, string(canonical))...)
 		return idempotency{upstream: t, shown: redact.Value(key), key: key}, nil
 	}
-	if run, op := r.Header.Get(headerWorkflowRunID), r.Header.Get(headerWorkflowOperation); run != "" && op != "" {
-		parts := append(scope, run, op, r.Header.Get(headerActionTrackingID))
-		for _, h := range repetitionHeaders {
-			parts = append(parts, r.Header.Get(h))
-		}
-		t := deriveToken("wf", append(parts, string(canonical))...)
+	if workflow != nil {
+		t := deriveToken("wf", append(append(scope, workflow...), string(canonical))...)
 		return idempotency{upstream: t, shown: t}, nil
 	}
 	var random [16]byte
 	_, _ = rand.Read(random[:]) // crypto/rand.Read never fails on Linux
 	t := deriveToken("rq", append(scope, hex.EncodeToString(random[:]))...)
 	return idempotency{upstream: t, shown: t, fresh: true}, nil
+}
+
+// retryBasis is what the requests of one action and its retries share: the caller's
+// Idempotency-Key header, else the workflow headers (run, action, tracking id and loop iteration;
+// docs/connector.md, "Loops and retries"), else neither (a request of its own).
+func retryBasis(r *http.Request) (key string, workflow []string, err error) {
+	key = strings.TrimSpace(r.Header.Get(headerIdempotencyKey))
+	if len(key) > databricks.MaxIdempotencyToken {
+		return "", nil, invalidRequest("Header Idempotency-Key is longer than %d characters.", databricks.MaxIdempotencyToken)
+	}
+	if key != "" {
+		return key, nil, nil
+	}
+	run, op := r.Header.Get(headerWorkflowRunID), r.Header.Get(headerWorkflowOperation)
+	if run == "" || op == "" {
+		return "", nil, nil
+	}
+	workflow = []string{run, op, r.Header.Get(headerActionTrackingID)}
+	for _, h := range repetitionHeaders {
+		workflow = append(workflow, r.Header.Get(h))
+	}
+	return "", workflow, nil
 }
 
 // callerScope names the caller for token derivation: a user by tenant and object id, an app by

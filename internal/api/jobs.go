@@ -375,11 +375,8 @@ func (s *server) publicBase() string {
 
 // workspace picks the Databricks workspace a request names (?workspace=), "default" if none.
 // Only configured workspaces exist: a host is never taken from the request.
-func (s *server) workspace(r *http.Request) (Jobs, error) {
-	name := r.URL.Query().Get("workspace")
-	if name == "" {
-		name = "default"
-	}
+func (s *server) workspace(r *http.Request) (Workspace, error) {
+	name := workspaceName(r)
 	jobs, ok := s.Workspaces[name]
 	if !ok {
 		// The configured names are for the operator's log, not for whoever guesses: they tell
@@ -394,6 +391,14 @@ func (s *server) workspace(r *http.Request) (Jobs, error) {
 		return nil, p
 	}
 	return jobs, nil
+}
+
+// workspaceName is the workspace a request names, "default" if none.
+func workspaceName(r *http.Request) string {
+	if name := r.URL.Query().Get("workspace"); name != "" {
+		return name
+	}
+	return "default"
 }
 
 // resolveJob returns the job id a run-now names, looking a name up with the Jobs API's exact

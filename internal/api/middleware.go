@@ -135,11 +135,16 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-// audit starts the log line every state-changing call writes: who (user or app), through which
-// workflow run (already in the logger context), what job and run.
+// audit starts the log line every state-changing call of a job writes: who (user or app),
+// through which workflow run (already in the logger context), what job and run.
 func (s *server) audit(r *http.Request, action string, jobID, runID int64) *zerolog.Event {
+	return s.auditCaller(r, action).Int64("job_id", jobID).Int64("run_id", runID)
+}
+
+// auditCaller starts an audit line with who did it; the caller adds what. The SQL endpoints add
+// the warehouse and statement (never its text or parameter values: docs/sql.md, Audit).
+func (s *server) auditCaller(r *http.Request, action string) *zerolog.Event {
 	p := principalFrom(r.Context())
 	return hlog.FromRequest(r).Info().Bool("audit", true).Str("action", action).
-		Str("caller_name", p.Name).Str("caller_tenant", p.TenantID).
-		Int64("job_id", jobID).Int64("run_id", runID)
+		Str("caller_name", p.Name).Str("caller_tenant", p.TenantID)
 }

@@ -41,11 +41,14 @@ const apiPrefix = "/api"
 type opDoc struct {
 	Summary     string // the action's title in the designer (sentence case)
 	Description string
-	Visibility  string       // x-ms-visibility: swagger.Important or swagger.Advanced
-	Query       []string     // query parameters, names from queryParameters
-	Headers     []string     // header parameters, names from headerParameters
-	Body        reflect.Type // request body (a struct, described by its tags), nil = none
-	Responses   []respDoc
+	Visibility  string   // x-ms-visibility: swagger.Important or swagger.Advanced
+	Query       []string // query parameters, names from queryParameters
+	Headers     []string // header parameters, names from headerParameters
+	// Params are keywords of this operation's parameters that win over the catalogue's, where
+	// a name means something else here (wait waits for a statement, not a run).
+	Params    map[string]obj
+	Body      reflect.Type // request body (a struct, described by its tags), nil = none
+	Responses []respDoc
 }
 
 // respDoc is one documented answer of an operation.
@@ -61,7 +64,7 @@ type respDoc struct {
 // (withPublicBase). It fails only on a programming error: a type the reflection cannot express,
 // an operation without its opDoc, or a parameter missing from the catalogues.
 func (s *server) openAPIDocument() (obj, error) {
-	b := swagger.New(swagger.Options{Definitions: definitions(), Keywords: propertyKeywords()})
+	b := swagger.New(swagger.Options{Definitions: definitions(), Keywords: propertyKeywords(s.Config)})
 	paths := obj{}
 	ids := map[string]bool{}
 	for _, op := range s.ops {
@@ -107,10 +110,11 @@ func (s *server) openAPIDocument() (obj, error) {
 		"info": obj{
 			"title":   "flowbricks",
 			"version": apiVersion,
-			"description": "Run Azure Databricks jobs from Power Automate, Power Apps and Logic Apps as the signed-in user. " +
-				"flowbricks validates the Microsoft Entra ID token of the connection, exchanges it On-Behalf-Of for an " +
-				"Azure Databricks token and calls the Jobs API: Databricks' own permissions decide what each user may run " +
-				"or see. \"Run a job\" can wait for the run to finish (asynchronous pattern) and return the notebook result.",
+			"description": "Run Azure Databricks jobs and SQL statements from Power Automate, Power Apps and Logic Apps as the " +
+				"signed-in user. flowbricks validates the Microsoft Entra ID token of the connection, exchanges it On-Behalf-Of " +
+				"for an Azure Databricks token and calls the Jobs and SQL Statement Execution APIs: Databricks' own permissions " +
+				"and Unity Catalog's grants decide what each user may run or see. \"Run a job\" can wait for the run to finish " +
+				"(asynchronous pattern) and return the notebook result; \"Run a SQL statement\" returns typed rows.",
 		},
 		"basePath":    apiPrefix,
 		"consumes":    []string{"application/json"},
@@ -124,7 +128,7 @@ func (s *server) openAPIDocument() (obj, error) {
 				"authorizationUrl": authority + "/common/oauth2/authorize",
 				"tokenUrl":         authority + "/common/oauth2/token",
 				"scopes": obj{
-					scope: "Run and read Azure Databricks jobs as the signed-in user.",
+					scope: "Run and read Azure Databricks jobs and SQL statements as the signed-in user.",
 				},
 			},
 		},
@@ -209,6 +213,9 @@ func operationObject(b *swagger.Schemas, op operation, path string) (obj, error)
 			}
 			param := obj{"name": name, "in": c.in, "required": c.in == "path"}
 			for k, v := range p {
+				param[k] = v
+			}
+			for k, v := range d.Params[name] {
 				param[k] = v
 			}
 			params = append(params, param)

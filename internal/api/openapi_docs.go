@@ -6,9 +6,13 @@ package api
 // tags; see package swagger).
 
 import (
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
+	"strings"
 
+	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/swagger"
 )
@@ -99,6 +103,118 @@ func listJobsDoc() *opDoc {
 	}
 }
 
+// The asynchronous pattern of the statement endpoints.
+const statementAsyncPattern = "With wait=true flowbricks follows the asynchronous pattern of Logic Apps and custom connectors: " +
+	"while the statement runs it answers 202 Accepted with an absolute Location URL and Retry-After (seconds), and the " +
+	"platform polls that URL until the answer is no longer 202. The final answer is 200 with the status and the first " +
+	"rows when the statement succeeded, or 424 Failed Dependency with the same status and code statement_failed when it " +
+	"did not (Databricks' error code, message and SQL state are in error), so the step fails and \"Configure run after\" " +
+	"can handle it (fail_on_failure=false turns that into 200). Each poll is authenticated like any call."
+
+// rowsText says what a flow does with the rows, in the descriptions of the statement operations.
+const rowsText = "rows is an array of objects keyed by column name, with typed values: numbers, true/false, strings " +
+	"(DECIMAL, DATE, TIMESTAMP, and BIGINT beyond 2^53, so no digit is lost), parsed ARRAY/MAP/STRUCT values and null; " +
+	"\"Apply to each\" over rows needs no Parse JSON step. A large result comes in chunks: next is the URL of the next " +
+	"chunk's rows (\"Get statement status and rows\" with chunk_index)."
+
+// statementQueryDocs are the statement operations' own words for the 202 pattern's parameters.
+func statementQueryDocs() map[string]obj {
+	return map[string]obj{
+		"wait": {"x-ms-summary": "Wait for completion",
+			"description": "Wait until the statement is over: 202 + Location while it runs (the platform polls), then 200, or 424 if it failed."},
+	}
+}
+
+func runStatementDoc() *opDoc {
+	return &opDoc{
+		Summary: "Run a SQL statement",
+		Description: "Runs a SQL statement on a Databricks SQL warehouse as the signed-in user: Unity Catalog's grants, row " +
+			"filters and column masks for that person decide what it may read or change. Pass every value that comes from " +
+			"the flow as a parameter (:name in the SQL text, name and value in parameters): parameters are sent to " +
+			"Databricks separately and never become SQL text. Without wait flowbricks waits a few seconds for the result and " +
+			"answers with the status and the rows that are ready. " + statementAsyncPattern + " " + rowsText + " Retries of " +
+			"the same flow action do not run the statement twice while this flowbricks instance remembers the first " +
+			"(15 minutes): write statements should still be idempotent (MERGE).",
+		Visibility: swagger.Important,
+		Query:      []string{"wait", "fail_on_failure", "workspace"},
+		Headers:    []string{"Idempotency-Key"},
+		Params: map[string]obj{
+			"wait": statementQueryDocs()["wait"],
+			"Idempotency-Key": {"description": "Requests with the same key (and the same body) run the statement once while this " +
+				"flowbricks instance remembers it. Without it flowbricks uses the workflow run, action and loop iteration, so platform retries are safe anyway."},
+		},
+		Body: reflect.TypeFor[sqlStatementRequest](),
+		Responses: append([]respDoc{
+			{Status: 200, Description: "The statement's status and first rows (without wait: whatever is ready after a few seconds; with wait: it is over and succeeded).", Schema: reflect.TypeFor[sqlStatement]()},
+			{Status: 202, Description: "wait=true and the statement is still running: poll Location (the platform does) after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 424, Description: "With wait=true, the final answer when the statement ended without success (code statement_failed).", Schema: reflect.TypeFor[failedStatement]()},
+		}, sqlProblems(400, 401, 403, 404, 409, 413, 415, 429, 502, 503)...),
+	}
+}
+
+func getStatementDoc() *opDoc {
+	return &opDoc{
+		Summary: "Get statement status and rows",
+		Description: "Reads a statement's status and one chunk of its rows (chunk_index, from 0). This is the URL the " +
+			"asynchronous pattern polls, and next links to it for the following chunk. " + statementAsyncPattern + " " + rowsText,
+		Visibility: swagger.Advanced,
+		Query:      []string{"wait", "fail_on_failure", "chunk_index", "workspace"},
+		Params:     statementQueryDocs(),
+		Responses: append([]respDoc{
+			{Status: 200, Description: "The statement's status and the rows of the chunk (with wait=true: it is over and succeeded, or fail_on_failure=false).", Schema: reflect.TypeFor[sqlStatement]()},
+			{Status: 202, Description: "wait=true and the statement is still running: poll Location again after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 424, Description: "wait=true and the statement ended without success (code statement_failed).", Schema: reflect.TypeFor[failedStatement]()},
+		}, sqlProblems(400, 401, 403, 404, 429, 502, 503)...),
+	}
+}
+
+func cancelStatementDoc() *opDoc {
+	return &opDoc{
+		Summary: "Cancel a statement",
+		Description: "Asks Databricks to cancel a running statement and answers with its status after the request. " +
+			"Cancellation is asynchronous: the state becomes CANCELED when Databricks has stopped it.",
+		Visibility: swagger.Advanced,
+		Query:      []string{"workspace"},
+		Responses: append([]respDoc{
+			{Status: 200, Description: "The statement's status after the cancel request.", Schema: reflect.TypeFor[sqlStatement]()},
+		}, sqlProblems(400, 401, 403, 404, 429, 502, 503)...),
+	}
+}
+
+func listWarehousesDoc() *opDoc {
+	return &opDoc{
+		Summary: "List SQL warehouses",
+		Description: "Lists the SQL warehouses the signed-in user can see (id, name and state), sorted by name. The warehouse " +
+			"picker of \"Run a SQL statement\" uses it.",
+		Visibility: swagger.Advanced,
+		Query:      []string{"workspace"},
+		Responses: append([]respDoc{
+			{Status: 200, Description: "The SQL warehouses, as a JSON array.", Schema: reflect.TypeFor[warehouseSummary](), Array: true},
+		}, sqlProblems(400, 401, 403, 429, 502, 503)...),
+	}
+}
+
+// sqlProblems documents the statement operations' error answers: those of the job operations, in
+// the statement operations' terms where the codes differ.
+func sqlProblems(statuses ...int) []respDoc {
+	out := problems(statuses...)
+	for i := range out {
+		switch out[i].Status {
+		case 403:
+			out[i].Description = "Not allowed: forbidden (Databricks permission, for example no CAN_USE on the warehouse), not_in_workspace, " +
+				"consent_required, client_app_not_allowed, user_required (an app-only caller), sql_disabled, free_sql_not_allowed " +
+				"(only named statements) or warehouse_not_allowed; detail says who must grant what."
+		case 404:
+			out[i].Description = "No such statement (statement_not_found), named statement (statement_name_not_found) or SQL warehouse (warehouse_not_found) for this caller."
+		case 409:
+			out[i].Description = "warehouse_name matches several SQL warehouses (ambiguous_warehouse_name; detail lists their ids)."
+		case 503:
+			out[i].Description = "Databricks or Entra ID is not answering (upstream_unavailable), or the same request is still being executed (request_in_progress); retry after Retry-After seconds."
+		}
+	}
+	return out
+}
+
 // problems documents error answers: each is a Problem, with the headers it may carry.
 func problems(statuses ...int) []respDoc {
 	out := make([]respDoc, 0, len(statuses))
@@ -151,6 +267,10 @@ func queryParameters() map[string]obj {
 			"description": "Only jobs with exactly this name (ignoring case)."},
 		"limit": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "x-ms-summary": "Limit", "x-ms-visibility": swagger.Advanced,
 			"description": "At most this many jobs (1 to 1000); without it, every job the caller can see, up to 1000."},
+		"fail_on_failure": {"type": "boolean", "default": true, "x-ms-summary": "Fail when the statement fails", "x-ms-visibility": swagger.Advanced,
+			"description": "With wait=true: answer 424 when the statement ended without success (the step fails). false answers 200 and leaves the check to the flow (see succeeded and error)."},
+		"chunk_index": {"type": "integer", "format": "int32", "minimum": 0, "default": 0, "x-ms-summary": "Chunk index", "x-ms-visibility": swagger.Advanced,
+			"description": "Which chunk of the result's rows to return, from 0 (see chunk_count and next)."},
 	}
 }
 
@@ -165,6 +285,8 @@ func pathParameters() map[string]obj {
 	return map[string]obj{
 		"run_id": {"type": "integer", "format": "int64", "x-ms-summary": "Run ID", "x-ms-visibility": swagger.Important,
 			"description": "The run's id (run_id in the answer of \"Run a job\")."},
+		"statement_id": {"type": "string", "x-ms-summary": "Statement ID", "x-ms-visibility": swagger.Important,
+			"description": "The statement's id (statement_id in the answer of \"Run a SQL statement\")."},
 	}
 }
 
@@ -186,15 +308,21 @@ func definitions() []swagger.Definition {
 		{Name: "RunOutput", Type: reflect.TypeFor[runOutput](), Description: "What the tasks of a run produced; present with include_output=true once the run is over."},
 		{Name: "TaskOutput", Type: reflect.TypeFor[taskOutput](), Description: "What one task run produced."},
 		{Name: "Job", Type: reflect.TypeFor[jobSummary](), Description: "A job the caller can see."},
+		{Name: "SQLStatement", Type: reflect.TypeFor[sqlStatement](), Description: "A SQL statement's status, its result's columns and one chunk of typed rows: never null arrays."},
+		{Name: "FailedStatement", Type: reflect.TypeFor[failedStatement](), Description: "The status of a statement that ended without success, with the problem fields (code statement_failed)."},
+		{Name: "SQLColumn", Type: reflect.TypeFor[sqlColumn](), Description: "One column of a statement's result."},
+		{Name: "SQLError", Type: reflect.TypeFor[sqlError](), Description: "Databricks' error of a failed statement."},
+		{Name: "Warehouse", Type: reflect.TypeFor[warehouseSummary](), Description: "A SQL warehouse the caller can see."},
 		{Name: "Problem", Type: reflect.TypeFor[problem](), Description: "An error (RFC 9457 problem details, sent as application/problem+json)."},
 	}
 }
 
 // propertyKeywords are keywords of schema properties that belong to this document rather than
-// to a Go type: the job picker, which calls the ListJobs operation, and RunStatus's place for
-// idempotency_token among the advanced fields (databricks.Run itself knows no designer).
-func propertyKeywords() map[reflect.Type]map[string]obj {
-	return map[reflect.Type]map[string]obj{
+// to a Go type: the job and warehouse pickers, which call the ListJobs and ListWarehouses
+// operations, RunStatus's place for idempotency_token among the advanced fields (databricks.Run
+// itself knows no designer), and the named statements this deployment defines.
+func propertyKeywords(cfg config.Config) map[reflect.Type]map[string]obj {
+	kw := map[reflect.Type]map[string]obj{
 		reflect.TypeFor[runNowRequest](): {
 			"job_id": {
 				// ListJobs answers a top-level array, so there is no value-collection: "If
@@ -214,5 +342,57 @@ func propertyKeywords() map[reflect.Type]map[string]obj {
 		reflect.TypeFor[runStatus](): {
 			"idempotency_token": {"x-ms-visibility": swagger.Advanced},
 		},
+		reflect.TypeFor[sqlStatementRequest](): {
+			// The warehouse picker, like the job picker: ListWarehouses answers a top-level array.
+			"warehouse_id": {
+				"x-ms-dynamic-values": obj{
+					"operationId": "ListWarehouses", "value-path": "id", "value-title": "name",
+					"parameters": obj{"workspace": obj{"parameter": "workspace"}},
+				},
+				"x-ms-dynamic-list": obj{
+					"operationId": "ListWarehouses", "itemValuePath": "id", "itemTitlePath": "name",
+					"parameters": obj{"workspace": obj{"parameterReference": "workspace"}},
+				},
+			},
+		},
+		reflect.TypeFor[sqlParameter](): {
+			// Any JSON scalar is accepted; the designer offers a text box, and Databricks receives
+			// text in any case.
+			"value": {"type": "string"},
+		},
+		reflect.TypeFor[sqlStatement](): {
+			// Each row is an object whose keys are the result's columns, known only at run time.
+			"rows": {"items": obj{"type": "object", "additionalProperties": true, "x-ms-summary": "Row",
+				"description": "One row: column key → typed value."}},
+		},
 	}
+	maps.Copy(kw[reflect.TypeFor[sqlStatementRequest]()], namedStatementKeywords(cfg))
+	return kw
+}
+
+// namedStatementKeywords offers the statements of FLOWBRICKS_SQL_STATEMENTS as a list, with
+// their descriptions, in the document this deployment serves (the connector imported from it);
+// in named mode the SQL text field is hidden, since only names are accepted.
+func namedStatementKeywords(cfg config.Config) map[string]obj {
+	if len(cfg.SQLStatements) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(cfg.SQLStatements))
+	field, _ := reflect.TypeFor[sqlStatementRequest]().FieldByName("StatementName")
+	var described []string
+	for _, n := range names {
+		if d := cfg.SQLStatements[n].Description; d != "" {
+			described = append(described, n+": "+d)
+		}
+	}
+	desc := field.Tag.Get("doc")
+	if len(described) > 0 {
+		desc += " Defined statements — " + strings.Join(described, "; ") + "."
+	}
+	kw := map[string]obj{"statement_name": {"enum": names, "description": desc}}
+	if cfg.SQL == config.SQLNamed {
+		kw["statement_name"]["x-ms-visibility"] = swagger.Important
+		kw["statement"] = obj{"x-ms-visibility": swagger.Internal}
+	}
+	return kw
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/entra"
+	"github.com/flowbricks/flowbricks/internal/swagger"
 )
 
 var update = flag.Bool("update", false, "rewrite connector/apiDefinition.swagger.json from the served OpenAPI document")
@@ -247,6 +248,7 @@ func TestRoutesAndDocumentAgree(t *testing.T) {
 		// And it answers: without a token a documented operation is a 401, never 404 or 405.
 		method, path, _ := strings.Cut(key, " ")
 		path = strings.ReplaceAll(path, "{run_id}", "7001")
+		path = strings.ReplaceAll(path, "{statement_id}", "01f0c2a4-0000-4000-8000-000000000001")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 		if rec.Code != http.StatusUnauthorized {
@@ -283,11 +285,15 @@ func TestOperationsAreDescribedForFlowMakers(t *testing.T) {
 
 	t.Run("query parameters", func(t *testing.T) {
 		want := map[string][]string{
-			"RunNow":       {"wait", "include_output", "fail_on_run_failure", "workspace"},
-			"GetRun":       {"wait", "include_output", "fail_on_run_failure", "workspace"},
-			"GetRunOutput": {"workspace"},
-			"CancelRun":    {"workspace"},
-			"ListJobs":     {"name", "limit", "workspace"},
+			"RunNow":          {"wait", "include_output", "fail_on_run_failure", "workspace"},
+			"GetRun":          {"wait", "include_output", "fail_on_run_failure", "workspace"},
+			"GetRunOutput":    {"workspace"},
+			"CancelRun":       {"workspace"},
+			"ListJobs":        {"name", "limit", "workspace"},
+			"RunStatement":    {"wait", "fail_on_failure", "workspace"},
+			"GetStatement":    {"wait", "fail_on_failure", "chunk_index", "workspace"},
+			"CancelStatement": {"workspace"},
+			"ListWarehouses":  {"workspace"},
 		}
 		for id, names := range want {
 			var got []string
@@ -304,7 +310,8 @@ func TestOperationsAreDescribedForFlowMakers(t *testing.T) {
 	})
 
 	t.Run("the async pattern is documented", func(t *testing.T) {
-		for _, id := range []string{"RunNow", "GetRun"} {
+		failure := map[string]string{"RunNow": "FailedRun", "GetRun": "FailedRun", "RunStatement": "FailedStatement", "GetStatement": "FailedStatement"}
+		for id, failed := range failure {
 			desc := ops[id]["description"].(string)
 			for _, word := range []string{"202", "Location", "Retry-After", "424", "poll"} {
 				if !strings.Contains(desc, word) {
@@ -317,7 +324,7 @@ func TestOperationsAreDescribedForFlowMakers(t *testing.T) {
 					t.Errorf("%s 202 does not document the %s header", id, h)
 				}
 			}
-			if ref := at(t, ops[id], "responses", "424", "schema", "$ref"); ref != "#/definitions/FailedRun" {
+			if ref := at(t, ops[id], "responses", "424", "schema", "$ref"); ref != "#/definitions/"+failed {
 				t.Errorf("%s 424 schema %v", id, ref)
 			}
 		}
@@ -344,6 +351,57 @@ func TestOperationsAreDescribedForFlowMakers(t *testing.T) {
 		for _, path := range []string{"job_id", "name"} { // value-path and value-title
 			if _, ok := props[path]; !ok {
 				t.Errorf("Job has no %s", path)
+			}
+		}
+	})
+
+	t.Run("warehouse picker", func(t *testing.T) {
+		var body map[string]any
+		for _, p := range ops["RunStatement"]["parameters"].([]any) {
+			if p.(map[string]any)["in"] == "body" {
+				body = p.(map[string]any)
+			}
+		}
+		warehouseID := at(t, body, "schema", "properties", "warehouse_id").(map[string]any)
+		dv, _ := json.Marshal(warehouseID["x-ms-dynamic-values"])
+		if string(dv) != `{"operationId":"ListWarehouses","parameters":{"workspace":{"parameter":"workspace"}},"value-path":"id","value-title":"name"}` {
+			t.Errorf("x-ms-dynamic-values = %s", dv)
+		}
+		items := at(t, ops["ListWarehouses"], "responses", "200", "schema").(map[string]any)
+		if items["type"] != "array" || at(t, items, "items", "$ref") != "#/definitions/Warehouse" {
+			t.Errorf("ListWarehouses 200 schema = %v, want an array of Warehouse", items)
+		}
+		props := at(t, doc, "definitions", "Warehouse", "properties").(map[string]any)
+		for _, path := range []string{"id", "name", "state"} {
+			if _, ok := props[path]; !ok {
+				t.Errorf("Warehouse has no %s", path)
+			}
+		}
+	})
+
+	t.Run("rows are objects a flow can loop over", func(t *testing.T) {
+		for _, id := range []string{"RunStatement", "GetStatement", "CancelStatement"} {
+			if ref := at(t, ops[id], "responses", "200", "schema", "$ref"); ref != "#/definitions/SQLStatement" {
+				t.Errorf("%s 200 schema %v", id, ref)
+			}
+		}
+		rows := at(t, doc, "definitions", "SQLStatement", "properties", "rows").(map[string]any)
+		item := at(t, rows, "items").(map[string]any)
+		if rows["type"] != "array" || item["type"] != "object" || item["additionalProperties"] != true || item["x-ms-summary"] == nil {
+			t.Errorf("rows = %v, want an array of objects with additionalProperties", rows)
+		}
+		columns := at(t, doc, "definitions", "SQLStatement", "properties", "columns").(map[string]any)
+		if at(t, columns, "items", "$ref") != "#/definitions/SQLColumn" {
+			t.Errorf("columns = %v", columns)
+		}
+	})
+
+	t.Run("connector summaries", func(t *testing.T) {
+		want := map[string]string{"RunStatement": "Run a SQL statement", "GetStatement": "Get statement status and rows",
+			"CancelStatement": "Cancel a statement", "ListWarehouses": "List SQL warehouses"}
+		for id, summary := range want {
+			if ops[id]["summary"] != summary {
+				t.Errorf("%s summary %v, want %q", id, ops[id]["summary"], summary)
 			}
 		}
 	})
@@ -462,14 +520,26 @@ func TestSchemasAreDocumented(t *testing.T) {
 		}
 		check(name, at(t, def, "properties").(map[string]any))
 	}
-	for _, p := range at(t, doc, "paths", "/jobs/run-now", "post", "parameters").([]any) {
-		if p.(map[string]any)["in"] == "body" {
-			check("RunNowRequest", at(t, p, "schema", "properties").(map[string]any))
-			if got, want := len(at(t, p, "schema", "properties").(map[string]any)), len(jsonKeys(t, fill(reflect.TypeFor[runNowRequest]()).Interface())); got != want {
-				t.Errorf("the run-now body documents %d fields, runNowRequest has %d", got, want)
+	bodies := []struct {
+		path string
+		typ  reflect.Type
+	}{
+		{"/jobs/run-now", reflect.TypeFor[runNowRequest]()},
+		{"/sql/statements", reflect.TypeFor[sqlStatementRequest]()},
+	}
+	for _, b := range bodies {
+		for _, p := range at(t, doc, "paths", b.path, "post", "parameters").([]any) {
+			if p.(map[string]any)["in"] == "body" {
+				check(b.typ.Name(), at(t, p, "schema", "properties").(map[string]any))
+				if got, want := len(at(t, p, "schema", "properties").(map[string]any)), len(jsonKeys(t, fill(b.typ).Interface())); got != want {
+					t.Errorf("the %s body documents %d fields, %s has %d", b.path, got, b.typ, want)
+				}
 			}
 		}
 	}
+	params := at(t, doc, "paths", "/sql/statements", "post", "parameters").([]any)
+	items := at(t, params[len(params)-1], "schema", "properties", "parameters", "items", "properties").(map[string]any)
+	check("sqlParameter", items)
 }
 
 // normalized re-encodes JSON so that formatting and key order do not matter.
@@ -523,5 +593,32 @@ func TestConnectorDefinition(t *testing.T) {
 	}
 	if host := decodeDoc(t, committed)["host"]; host != connectorHost {
 		t.Errorf("the committed definition's host is %v, want the placeholder %s", host, connectorHost)
+	}
+}
+
+// TestNamedStatementsInTheDocument: the document a deployment serves offers its named statements
+// as a list with their descriptions; in named mode the SQL text field is hidden.
+func TestNamedStatementsInTheDocument(t *testing.T) {
+	statements := map[string]config.NamedStatement{
+		"orders_by_region": {Statement: "SELECT :region", Parameters: map[string]string{"region": "STRING"}, Description: "Orders of a region"},
+		"all_regions":      {Statement: "SELECT 1"},
+	}
+	for _, mode := range []config.SQLMode{config.SQLAny, config.SQLNamed} {
+		t.Run(string(mode), func(t *testing.T) {
+			raw := servedDocument(t, openAPIServer(config.Config{SQL: mode, SQLStatements: statements}), "example.com")
+			props := at(t, decodeDoc(t, raw), "paths", "/sql/statements", "post", "parameters").([]any)
+			body := at(t, props[len(props)-1], "schema", "properties").(map[string]any)
+			name := body["statement_name"].(map[string]any)
+			if enum, _ := json.Marshal(name["enum"]); string(enum) != `["all_regions","orders_by_region"]` {
+				t.Errorf("statement_name enum %s", enum)
+			}
+			if d := name["description"].(string); !strings.Contains(d, "orders_by_region: Orders of a region") || !strings.HasPrefix(d, "Run a statement an administrator defined") {
+				t.Errorf("statement_name description %q", d)
+			}
+			hidden := at(t, body, "statement", "x-ms-visibility") == swagger.Internal
+			if hidden != (mode == config.SQLNamed) {
+				t.Errorf("statement hidden: %v in mode %s", hidden, mode)
+			}
+		})
 	}
 }

@@ -138,6 +138,14 @@ func databricksProblem(e *databricks.Error) *problem {
 		return newProblem(http.StatusNotFound, "job_not_found", orDefault(e.Detail, "The job does not exist in the workspace."))
 	case errors.Is(e, databricks.ErrRunNotFound):
 		return newProblem(http.StatusNotFound, "run_not_found", orDefault(e.Detail, "The run does not exist in the workspace."))
+	case errors.Is(e, databricks.ErrStatementNotFound):
+		return newProblem(http.StatusNotFound, "statement_not_found", orDefault(e.Detail, "The statement does not exist in the workspace (or its result has expired)."))
+	case errors.Is(e, databricks.ErrWarehouseNotFound):
+		return newProblem(http.StatusNotFound, "warehouse_not_found", orDefault(e.Detail, "The SQL warehouse does not exist in the workspace."))
+	case errors.Is(e, databricks.ErrPermissionDenied) && isSQLOp(e.Op):
+		return newProblem(http.StatusForbidden, "forbidden",
+			"Databricks refused the request for this user: "+e.Detail+
+				" (a warehouse owner or workspace admin grants CAN_USE on the SQL warehouse; table access is Unity Catalog's grants).")
 	case errors.Is(e, databricks.ErrPermissionDenied):
 		return newProblem(http.StatusForbidden, "forbidden",
 			"Databricks refused the request for this user: "+e.Detail+
@@ -166,6 +174,16 @@ func databricksProblem(e *databricks.Error) *problem {
 	default:
 		return newProblem(http.StatusBadGateway, "upstream_error", "Databricks failed: "+orDefault(e.Detail, "no detail"))
 	}
+}
+
+// isSQLOp reports whether op is a call of the Statement Execution or SQL warehouses API.
+func isSQLOp(op string) bool {
+	switch op {
+	case databricks.OpExecuteStatement, databricks.OpGetStatement, databricks.OpStatementChunk,
+		databricks.OpCancelStatement, databricks.OpListWarehouses:
+		return true
+	}
+	return false
 }
 
 // writeProblem sends p and logs it with its hidden cause. 5xx are logged as errors, the rest as

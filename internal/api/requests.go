@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode"
 
+	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
+	"github.com/flowbricks/flowbricks/internal/redact"
 )
 
 // Limits Databricks enforces on run-now, checked here so a bad request never costs an
@@ -117,4 +121,101 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// Limits of a SQL statement request checked before any upstream call.
+const (
+	maxStatementParams = 256
+	maxSQLNameLength   = 255 // catalog, schema and warehouse names
+)
+
+// sqlStatementRequest is the body of POST /api/sql/statements (docs/sql.md).
+type sqlStatementRequest struct {
+	Statement     string         `json:"statement,omitempty" summary:"SQL statement" visibility:"important" doc:"The SQL text to run, with named parameter markers such as :region for every value that comes from the flow. Send statement or statement_name."`
+	StatementName string         `json:"statement_name,omitempty" summary:"Statement name" visibility:"advanced" doc:"Run a statement an administrator defined (FLOWBRICKS_SQL_STATEMENTS) by its name instead of sending SQL text."`
+	WarehouseID   string         `json:"warehouse_id,omitempty" summary:"SQL warehouse" visibility:"important" doc:"The SQL warehouse to run on. Send warehouse_id or warehouse_name (a named statement may define its own)."`
+	WarehouseName string         `json:"warehouse_name,omitempty" summary:"SQL warehouse name" visibility:"advanced" doc:"The SQL warehouse to run on, by its exact name (ignoring case); fails if no warehouse or several have it."`
+	Parameters    []sqlParameter `json:"parameters,omitempty" summary:"Parameters" visibility:"important" doc:"Values for the statement's :markers. They are sent to Databricks as statement parameters, never spliced into the SQL text."`
+	Catalog       string         `json:"catalog,omitempty" summary:"Catalog" visibility:"advanced" doc:"The default catalog for unqualified table names; empty means the warehouse's default."`
+	Schema        string         `json:"schema,omitempty" summary:"Schema" visibility:"advanced" doc:"The default schema for unqualified table names; empty means the warehouse's default."`
+	RowLimit      *int64         `json:"row_limit,omitempty" summary:"Row limit" visibility:"advanced" doc:"At most this many rows (1 to FLOWBRICKS_SQL_MAX_ROWS, which is also the default); truncated says when the result was cut."`
+	ByteLimit     *int64         `json:"byte_limit,omitempty" summary:"Byte limit" visibility:"advanced" doc:"At most this many bytes of result (1 to FLOWBRICKS_SQL_MAX_BYTES, which is also the default); truncated says when the result was cut."`
+}
+
+// sqlParameter is one named statement parameter.
+type sqlParameter struct {
+	Name string `json:"name" summary:"Name" visibility:"important" doc:"The parameter's name: the :marker in the statement without the colon."`
+	// Value is a JSON string, number, boolean or null (absent = null, as in Databricks).
+	Value json.RawMessage `json:"value,omitempty" summary:"Value" visibility:"important" doc:"The value. Strings, numbers (kept exactly as written), true/false and null are accepted; Databricks converts the text to the type."`
+	Type  string          `json:"type,omitempty" summary:"Type" visibility:"advanced" doc:"The Databricks SQL type of the value, for example INT, DATE, TIMESTAMP or DECIMAL(10,2); empty means STRING."`
+}
+
+func (q sqlStatementRequest) validate() error {
+	switch {
+	case q.Statement == "" && q.StatementName == "":
+		return invalidRequest("Field statement (or statement_name) is required.")
+	case q.Statement != "" && q.StatementName != "":
+		return invalidRequest("Send statement or statement_name, not both.")
+	case q.StatementName == "" && strings.TrimSpace(q.Statement) == "":
+		return invalidRequest("Field statement is blank; send the SQL text to run.")
+	case len(q.StatementName) > 64:
+		return invalidRequest("Field statement_name is longer than 64 characters.")
+	case q.WarehouseID != "" && q.WarehouseName != "":
+		return invalidRequest("Send warehouse_id or warehouse_name, not both.")
+	case q.WarehouseID != "" && !config.IsWarehouseID(q.WarehouseID):
+		return invalidRequest("Field warehouse_id must be a SQL warehouse id (letters, digits, - and _), not %q.", redact.Value(q.WarehouseID))
+	case len(q.WarehouseName) > maxSQLNameLength:
+		return invalidRequest("Field warehouse_name is longer than %d characters.", maxSQLNameLength)
+	case len(q.Catalog) > maxSQLNameLength:
+		return invalidRequest("Field catalog is longer than %d characters.", maxSQLNameLength)
+	case len(q.Schema) > maxSQLNameLength:
+		return invalidRequest("Field schema is longer than %d characters.", maxSQLNameLength)
+	case q.RowLimit != nil && *q.RowLimit < 1:
+		return invalidRequest("Field row_limit must be a positive integer.")
+	case q.ByteLimit != nil && *q.ByteLimit < 1:
+		return invalidRequest("Field byte_limit must be a positive integer.")
+	case len(q.Parameters) > maxStatementParams:
+		return invalidRequest("Field parameters has %d entries; at most %d are allowed.", len(q.Parameters), maxStatementParams)
+	}
+	seen := make(map[string]bool, len(q.Parameters))
+	for i, p := range q.Parameters {
+		switch {
+		case p.Name == "":
+			return invalidRequest("Field parameters[%d].name is required.", i)
+		case !config.IsSQLIdentifier(p.Name):
+			return invalidRequest("Field parameters[%d].name must be a SQL identifier (letters, digits and _, not starting with a digit), not %q.", i, redact.Value(p.Name))
+		case seen[p.Name]:
+			return invalidRequest("Parameter %s is given more than once.", p.Name)
+		}
+		seen[p.Name] = true
+		if _, ok := config.SQLTypeName(p.Type); !ok {
+			return invalidRequest("Field parameters[%d].type must be a Databricks SQL type name such as INT, DATE or DECIMAL(10,2), not %q.", i, redact.Value(p.Type))
+		}
+		if _, ok := parameterValue(p.Value); !ok {
+			return invalidRequest("Field parameters[%d].value must be a string, a number, true/false or null, not an object or array.", i)
+		}
+	}
+	return nil
+}
+
+// parameterValue is the text Databricks receives for a parameter value: a string as it is, a
+// number as its exact JSON text (no float64 round trip), a boolean as "true" or "false"; null
+// and an absent value are nil (SQL NULL). ok is false for an object or an array.
+func parameterValue(raw json.RawMessage) (value *string, ok bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return nil, true
+	}
+	var s string
+	switch t[0] {
+	case '"':
+		if err := json.Unmarshal(t, &s); err != nil {
+			return nil, false
+		}
+	case '{', '[':
+		return nil, false
+	default: // a number, true or false: decode has checked it is valid JSON
+		s = string(t)
+	}
+	return &s, true
 }

@@ -30,6 +30,10 @@ func (s *server) operations() []operation {
 		{http.MethodGet, "/api/jobs/runs/{run_id}/output", "GetRunOutput", true, s.handleGetRunOutput(), getRunOutputDoc()},
 		{http.MethodPost, "/api/jobs/runs/{run_id}/cancel", "CancelRun", true, s.handleCancelRun(), cancelRunDoc()},
 		{http.MethodGet, "/api/jobs", "ListJobs", true, s.handleListJobs(), listJobsDoc()},
+		{http.MethodPost, "/api/sql/statements", "RunStatement", true, s.sqlOnly(s.handleRunStatement()), runStatementDoc()},
+		{http.MethodGet, "/api/sql/statements/{statement_id}", "GetStatement", true, s.sqlOnly(s.handleGetStatement()), getStatementDoc()},
+		{http.MethodPost, "/api/sql/statements/{statement_id}/cancel", "CancelStatement", true, s.sqlOnly(s.handleCancelStatement()), cancelStatementDoc()},
+		{http.MethodGet, "/api/sql/warehouses", "ListWarehouses", true, s.sqlOnly(s.handleListWarehouses()), listWarehousesDoc()},
 		{http.MethodGet, "/api/openapi.json", "", false, s.handleOpenAPI(), nil},
 		{http.MethodGet, "/api/health", "", false, s.handleHealth(), nil},
 		{http.MethodGet, "/", "", false, s.handleHealth(), nil}, // the Functions host's readiness probe

@@ -38,15 +38,32 @@ type Jobs interface {
 	ListJobs(ctx context.Context, name string, max int) ([]databricks.Job, error)
 }
 
+// SQL is the part of the Databricks SQL Statement Execution API flowbricks uses; the token travels
+// in the context as for Jobs. A FAILED statement is not an error: it is a Statement whose State
+// says so.
+type SQL interface {
+	ExecuteStatement(ctx context.Context, r databricks.StatementRequest) (databricks.Statement, error)
+	GetStatement(ctx context.Context, id string) (databricks.Statement, error)
+	StatementChunk(ctx context.Context, id string, index int) (databricks.Chunk, error)
+	CancelStatement(ctx context.Context, id string) error
+	ListWarehouses(ctx context.Context) ([]databricks.Warehouse, error)
+}
+
+// Workspace is one Databricks workspace: its jobs and its SQL warehouses.
+type Workspace interface {
+	Jobs
+	SQL
+}
+
 // Deps is everything the HTTP surface needs; main wires the real ones, tests fakes.
 type Deps struct {
 	Config    config.Config
 	Logger    zerolog.Logger
 	Auth      Authenticator
 	Exchanger TokenExchanger
-	// Workspaces maps a workspace name (config.Config.Workspaces) to its Jobs client; "default"
-	// must be present.
-	Workspaces map[string]Jobs
+	// Workspaces maps a workspace name (config.Config.Workspaces) to its client; "default" must
+	// be present.
+	Workspaces map[string]Workspace
 	// RequestTimeout bounds the work done for one request (default 60 s, below the 120 s after
 	// which Logic Apps and Power Automate give up on a synchronous call).
 	RequestTimeout time.Duration
@@ -57,12 +74,22 @@ func NewServer(d Deps) http.Handler {
 	if d.RequestTimeout <= 0 {
 		d.RequestTimeout = 60 * time.Second
 	}
-	s := &server{Deps: d}
+	if d.Config.SQL == "" {
+		d.Config.SQL = config.SQLAny
+	}
+	if d.Config.SQLMaxRows <= 0 {
+		d.Config.SQLMaxRows = config.DefaultSQLMaxRows
+	}
+	if d.Config.SQLMaxBytes <= 0 {
+		d.Config.SQLMaxBytes = config.DefaultSQLMaxBytes
+	}
+	s := &server{Deps: d, statements: newStatementMemory(statementMemorySize, statementMemoryTTL, time.Now)}
 	s.ops = s.operations()
 	return s.routes()
 }
 
 type server struct {
 	Deps
-	ops []operation // the route table (routes.go), built once
+	ops        []operation      // the route table (routes.go), built once
+	statements *statementMemory // which statement each retried RunStatement started (sqlmemory.go)
 }

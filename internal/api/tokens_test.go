@@ -102,7 +102,7 @@ func newTokenServer(t *testing.T, host string, x *countingExchanger) *testServer
 	}
 	return newTestServer(t, func(d *Deps) {
 		d.Exchanger = x
-		d.Workspaces = map[string]Jobs{"default": client}
+		d.Workspaces = map[string]Workspace{"default": client}
 	})
 }
 

@@ -17,6 +17,7 @@ func TestEveryProblemCodeIsInTheTroubleshootingGuide(t *testing.T) {
 	codes := map[string]bool{
 		entra.CodeAppCallerNotAllowed: true, // passed through from the validator
 		"run_failed":                  true, // the 424 body of wait mode
+		"statement_failed":            true, // the 424 body of a statement in wait mode
 	}
 	sources, err := filepath.Glob("*.go")
 	if err != nil {

@@ -67,7 +67,8 @@ func Serve(ctx context.Context, cfg config.Config, ln net.Listener, stdout io.Wr
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info().Str("addr", ln.Addr().String()).Str("databricks_host", cfg.DatabricksHost).
 		Str("credential", string(cfg.Credential)).Int("app_callers", len(cfg.AppCallers)).
-		Int("client_apps", len(cfg.ClientApps)).Msg("flowbricks ready")
+		Int("client_apps", len(cfg.ClientApps)).Str("sql", string(cfg.SQL)).Int("sql_statements", len(cfg.SQLStatements)).
+		Msg("flowbricks ready")
 
 	select {
 	case err := <-serveErr:
@@ -110,7 +111,7 @@ func newHTTPServer(handler http.Handler) *http.Server {
 	}
 }
 
-// databricksOptions are the Jobs API client settings for one workspace host: every call (the
+// databricksOptions are the Databricks client settings (Jobs and SQL) for one workspace host: every call (the
 // SDK's retries of 429/503 included) ends within the configured upstream timeout.
 func databricksOptions(cfg config.Config, host string, transport http.RoundTripper) databricks.Options {
 	return databricks.Options{
@@ -179,7 +180,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		validator.Close()
 		return nil, nil, err
 	}
-	workspaces := make(map[string]api.Jobs, len(cfg.Workspaces))
+	workspaces := make(map[string]api.Workspace, len(cfg.Workspaces))
 	transport := databricks.NewTransport(o.roots)
 	for name, host := range cfg.Workspaces {
 		client, err := databricks.New(databricksOptions(cfg, host, transport))

@@ -27,6 +27,13 @@ const (
 	DefaultUpstreamTimeout = 30 * time.Second
 	// MaxUpstreamTimeout keeps one upstream call inside the handler's 60 s request bound.
 	MaxUpstreamTimeout = 55 * time.Second
+	// DefaultSQLMaxRows and DefaultSQLMaxBytes bound one SQL statement's result (the row_limit and
+	// byte_limit flowbricks sends when a request names none); MaxSQLRows and MaxSQLBytes bound the
+	// settings: 25 MiB is what Databricks returns inline at most (docs/sql.md, Limits).
+	DefaultSQLMaxRows  = 10_000
+	DefaultSQLMaxBytes = 4 << 20
+	MaxSQLRows         = 100_000
+	MaxSQLBytes        = 25 << 20
 )
 
 // Names of the settings the handler reads. azidentity's and the Databricks SDK's names are used
@@ -52,6 +59,11 @@ const (
 	EnvWorkspaces            = "FLOWBRICKS_WORKSPACES"
 	EnvJobs                  = "FLOWBRICKS_JOBS"
 	EnvUpstreamTimeout       = "FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS"
+	EnvSQL                   = "FLOWBRICKS_SQL"
+	EnvSQLStatements         = "FLOWBRICKS_SQL_STATEMENTS"
+	EnvWarehouses            = "FLOWBRICKS_WAREHOUSES"
+	EnvSQLMaxRows            = "FLOWBRICKS_SQL_MAX_ROWS"
+	EnvSQLMaxBytes           = "FLOWBRICKS_SQL_MAX_BYTES"
 	EnvPort                  = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvWebsiteHostname       = "WEBSITE_HOSTNAME"
 )
@@ -63,6 +75,7 @@ func SettingNames() []string {
 		EnvManagedIdentityClient, EnvAuthorityHost, EnvDatabricksHost, EnvAudiences, EnvScope,
 		EnvAppCallers, EnvClientApps, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
 		EnvWorkspaces, EnvJobs, EnvUpstreamTimeout, EnvPort, EnvWebsiteHostname,
+		EnvSQL, EnvSQLStatements, EnvWarehouses, EnvSQLMaxRows, EnvSQLMaxBytes,
 	}
 }
 
@@ -100,6 +113,20 @@ type Config struct {
 	Workspaces map[string]string
 	// Jobs, when not empty, is the only set of job ids flowbricks will trigger or read.
 	Jobs []int64
+
+	// SQL says which SQL statements flows may run (FLOWBRICKS_SQL, default SQLAny).
+	SQL SQLMode
+	// SQLStatements are the admin-defined statements flows may run by name
+	// (FLOWBRICKS_SQL_STATEMENTS); required in SQLNamed mode.
+	SQLStatements map[string]NamedStatement
+	// Warehouses, when not empty, is the only set of SQL warehouse ids statements may run on and
+	// the warehouse list shows (FLOWBRICKS_WAREHOUSES).
+	Warehouses []string
+	// SQLMaxRows and SQLMaxBytes bound one statement's result (FLOWBRICKS_SQL_MAX_ROWS,
+	// FLOWBRICKS_SQL_MAX_BYTES): the largest row_limit and byte_limit a request may ask for, and
+	// what is sent when it asks for none.
+	SQLMaxRows  int64
+	SQLMaxBytes int64
 
 	Audiences  []string
 	Scope      string
@@ -178,6 +205,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Jobs, err = parseJobIDs(get(EnvJobs)); err != nil {
 		return c, &Error{EnvJobs, "must be job ids separated by commas (" + err.Error() + ")"}
+	}
+	if err := c.loadSQL(get); err != nil {
+		return c, err
 	}
 
 	c.Audiences = splitList(get(EnvAudiences))
