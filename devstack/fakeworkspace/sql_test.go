@@ -271,3 +271,26 @@ func TestSQLTypedValuesAndColumns(t *testing.T) {
 		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestSQLTableNamesResolveLikeDatabricks(t *testing.T) {
+	h := newHarness(t, fixtureConfig(t))
+	cases := []struct{ name, fields, want string }{
+		{"three levels", `"statement": "SELECT count(*) FROM main.sales.regions"`, "5"},
+		{"backticks and any case", "\"statement\": \"SELECT count(*) FROM `Main`.`SALES`.`regions`\"", "5"},
+		{"two levels take the request's catalog", `"catalog": "main", "statement": "SELECT count(*) FROM sales.regions"`, "5"},
+		{"one level takes catalog and schema", `"catalog": "main", "schema": "sales", "statement": "SELECT count(*) FROM regions"`, "5"},
+		{"the table name qualifies columns", `"statement": "SELECT regions.manager FROM main.sales.regions WHERE regions.region = 'ANZ'"`, "Noah Reid"},
+		{"aliases, joins and comma lists", `"statement": "SELECT count(*) FROM main.sales.regions r, main.sales.orders AS o WHERE o.region = r.region AND r.active"`, "960"},
+		{"a common table expression is not a table", `"statement": "WITH active AS (SELECT region FROM main.sales.regions WHERE active) SELECT count(*) FROM active"`, "4"},
+		{"a subquery in the select list", `"statement": "SELECT (SELECT count(*) FROM main.sales.orders WHERE express) AS n"`, "400"},
+		{"string literals in double quotes and with backslashes", `"statement": "SELECT count(*) FROM main.sales.regions WHERE region = \"EMEA\" OR manager = 'O\\'Brien'"`, "1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := h.execute("alice", `"warehouse_id": "`+sharedWH+`", `+c.fields)
+			if a.Status.State != stateSucceeded || len(a.Result.DataArray) != 1 || *a.Result.DataArray[0][0] != c.want {
+				t.Errorf("%+v %+v, want %s", a.Status, a.Result, c.want)
+			}
+		})
+	}
+}
