@@ -59,11 +59,85 @@ type Config struct {
 	// code that squeezes them into 32 bits fails here too.
 	FirstRunID int64 `json:"first_run_id,omitempty"`
 
-	// Now is the clock runs progress on. Default time.Now.
+	// SQL is the workspace's Databricks SQL side: warehouses, Unity Catalog tables and grants, served
+	// through the Statement Execution API (sql_*.go). nil = no warehouses and no tables.
+	SQL *SQLConfig `json:"sql,omitempty"`
+
+	// Now is the clock runs and statements progress on. Default time.Now.
 	Now func() time.Time `json:"-"`
 	// HostURL is the base URL used for run_page_url, e.g. https://127.0.0.1:8443. Default: taken from
 	// each request (scheme and Host).
 	HostURL string `json:"-"`
+}
+
+// SQLConfig describes the SQL warehouses and the Unity Catalog tables statements read.
+type SQLConfig struct {
+	Warehouses []Warehouse `json:"warehouses"`
+	Tables     []Table     `json:"tables"`
+	// DefaultCatalog and DefaultSchema resolve one- and two-level table names when a request names no
+	// catalog or schema. A real warehouse's default catalog is the workspace's default catalog
+	// (hive_metastore unless an admin changed it or the workspace was enabled for Unity Catalog
+	// automatically); the schema defaults to "default". Defaults: hive_metastore, default.
+	DefaultCatalog string `json:"default_catalog,omitempty"`
+	DefaultSchema  string `json:"default_schema,omitempty"`
+	// ChunkRows is the most rows one result chunk holds. Default 100.
+	ChunkRows int `json:"chunk_rows,omitempty"`
+	// ResultTTLMs is how long (on the fake's clock) a SUCCEEDED statement's result stays readable before
+	// the statement is CLOSED. Default one hour: "The results are only available for one hour after
+	// success" (StatementExecutionAPI, databricks-sdk-go service/sql/api.go).
+	ResultTTLMs int64 `json:"result_ttl_ms,omitempty"`
+}
+
+// Warehouse permission levels, lowest first. A statement needs CAN_USE or higher; the warehouse list
+// shows the warehouses the caller has any level on.
+// CAN_VIEW, IS_OWNER and CAN_MANAGE are the job levels' constants below.
+const (
+	CanMonitor = "CAN_MONITOR"
+	CanUse     = "CAN_USE"
+)
+
+// Warehouse is one SQL warehouse.
+type Warehouse struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// State at start-up: RUNNING (default) or STOPPED. A STOPPED warehouse starts when a statement
+	// arrives: STARTING for StartMs of the fake's clock (its statements PENDING meanwhile), then RUNNING.
+	State   string `json:"state,omitempty"`
+	StartMs int    `json:"start_ms,omitempty"`
+	// ACL maps a principal (UPN or application id, case-insensitive, or the group "users") to CAN_VIEW,
+	// CAN_MONITOR, CAN_USE, IS_OWNER or CAN_MANAGE.
+	ACL         map[string]string `json:"acl"`
+	CreatorName string            `json:"creator_name,omitempty"`
+}
+
+// Table is one Unity Catalog table.
+type Table struct {
+	// Name is the three-level name catalog.schema.table (case-insensitive).
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+	// Rows are the table's rows, one JSON value per column: numbers or strings for numeric columns,
+	// true/false for BOOLEAN, strings for DATE ("2026-11-28") and TIMESTAMP ("2026-11-28T10:15:00.000Z"),
+	// JSON arrays and objects for ARRAY, MAP and STRUCT, base64 strings for BINARY, null for NULL.
+	Rows [][]json.RawMessage `json:"rows,omitempty"`
+	// Generate fills the table from a built-in generator instead of Rows.
+	Generate *Generator `json:"generate,omitempty"`
+	// Grants maps a principal (or the group "users") to its privileges on the table; SELECT is the one
+	// statements need.
+	Grants map[string][]string `json:"grants"`
+}
+
+// Column is one column of a table: a name and a Databricks type as written in SQL, e.g. BIGINT,
+// DECIMAL(10,2), ARRAY<STRING>, STRUCT<id: INT, tier: STRING>.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Generator makes deterministic rows. Kind "sales_orders" knows the columns order_id, quantity, amount,
+// discount, region, express, order_date, created_at, tags and customer (see sql_fixture.go).
+type Generator struct {
+	Kind string `json:"kind"`
+	Rows int    `json:"rows"`
 }
 
 // Permission levels of a job ACL, lowest first.

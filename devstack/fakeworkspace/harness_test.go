@@ -98,6 +98,8 @@ type harness struct {
 	srv  *httptest.Server
 	clk  *clock
 	jobs *jobs.JobsAPI
+	// client is the SDK client the jobs API above uses, for the other services' APIs.
+	client *client.DatabricksClient
 	// wellKnownByTest is how many discovery calls the test made itself (raw, not through the SDK).
 	wellKnownByTest int64
 }
@@ -111,6 +113,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { _ = ws.Close() }) // after srv.Close: cleanups run last-in first-out
 	srv := httptest.NewServer(ws)
 	t.Cleanup(srv.Close)
 	c, err := client.New(&config.Config{
@@ -124,7 +127,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}
-	h := &harness{t: t, ws: ws, srv: srv, clk: clk, jobs: jobs.NewJobs(c)}
+	h := &harness{t: t, ws: ws, srv: srv, clk: clk, jobs: jobs.NewJobs(c), client: c}
 	t.Cleanup(func() {
 		// The product's promise: a client built like this never asks for host metadata.
 		if n := ws.Stats().WellKnown - h.wellKnownByTest; n != 0 {

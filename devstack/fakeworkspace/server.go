@@ -1,13 +1,18 @@
-// Package fakeworkspace is a test double of an Azure Databricks workspace's Jobs API 2.2, faithful to the
-// wire behaviour databricks-sdk-go v0.175.0 relies on: the endpoints, query parameters and JSON fields the
-// SDK uses; Databricks' error bodies and status codes (including the Jetty HTML 403 for principals that are
-// not in the workspace); per-job ACLs; runs that move QUEUED → PENDING → RUNNING → TERMINATING →
-// TERMINATED on an injectable clock; idempotency tokens; and fault injection (429, 5xx, latency, lost
-// responses) with counters. It is used by the local stack, the end-to-end tests and the load benchmark.
+// Package fakeworkspace is a test double of an Azure Databricks workspace's Jobs API 2.2 and Databricks
+// SQL (the Statement Execution API 2.0 and the warehouse list), faithful to the wire behaviour
+// databricks-sdk-go v0.175.0 relies on: the endpoints, query parameters and JSON fields the SDK uses;
+// Databricks' error bodies and status codes (including the Jetty HTML 403 for principals that are not in
+// the workspace); per-job and per-warehouse ACLs; runs that move QUEUED → PENDING → RUNNING →
+// TERMINATING → TERMINATED and statements that move PENDING → RUNNING → SUCCEEDED/FAILED/CANCELED →
+// CLOSED on an injectable clock; idempotency tokens; and fault injection (429, 5xx, latency, lost
+// responses) with counters. Statements run as real SQL on an embedded SQLite database holding the
+// fixture's Unity Catalog tables, with the caller's SELECT grants checked before they run. It is used by
+// the local stack, the end-to-end tests and the load benchmark.
 //
 // Server is an http.Handler; the caller owns the listener (HTTPS in the devstack) and provides token
-// verification through Config.Verify. Besides the Jobs API it serves three fake-only endpoints:
-// GET /devstack/stats, POST /devstack/faults (a Fault as JSON) and DELETE /devstack/faults.
+// verification through Config.Verify. Besides the Databricks APIs it serves fake-only endpoints:
+// GET /devstack/stats, GET /devstack/statements (what each statement was sent with, for tests),
+// GET, POST (a Fault as JSON) and DELETE /devstack/faults.
 package fakeworkspace
 
 import (
@@ -19,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +64,15 @@ type Stats struct {
 	JobsGet          int64 `json:"jobs_get"`
 	WellKnown        int64 `json:"well_known"`
 	EndpointNotFound int64 `json:"endpoint_not_found"`
+	// Statement Execution and warehouse endpoints, every request whatever its outcome:
+	// POST /api/2.0/sql/statements, GET …/{id}, GET …/{id}/result/chunks/{n}, POST …/{id}/cancel,
+	// GET /api/2.0/sql/warehouses and GET …/{id}.
+	StatementsExecuted int64 `json:"statements_executed"`
+	StatementsGet      int64 `json:"statements_get"`
+	StatementChunks    int64 `json:"statement_chunks"`
+	StatementsCanceled int64 `json:"statements_canceled"`
+	WarehousesList     int64 `json:"warehouses_list"`
+	WarehousesGet      int64 `json:"warehouses_get"`
 
 	RunsCreated       int64 `json:"runs_created"`       // new runs (not idempotent replays)
 	IdempotentReplays int64 `json:"idempotent_replays"` // run-now answered with an existing run
@@ -78,6 +93,8 @@ type Stats struct {
 // Fault makes the fake misbehave for matching requests.
 type Fault struct {
 	// Path is the request path the fault applies to, e.g. "/api/2.2/jobs/run-now"; "" = every API path.
+	// A path ending in "*" is a prefix, for paths that carry ids: "/api/2.0/sql/statements/*" matches
+	// every get, chunk and cancel of a statement (and not the execute, /api/2.0/sql/statements).
 	Path string `json:"path"`
 	// Status is the status to answer: 429, 503, 500, 502, 504 have Databricks- or gateway-shaped bodies;
 	// any other 4xx/5xx gets a generic one. 0 = latency only.
@@ -119,6 +136,8 @@ type Server struct {
 	tokens    map[[32]byte]struct{}
 
 	rejections []*activeRejection // guarded by mu, see tokens.go
+
+	sql *sqlSide // warehouses, tables and statements (sql_statements.go); guarded by mu but for its engine
 }
 
 type taskRef struct {
@@ -166,12 +185,27 @@ func New(cfg Config) (*Server, error) {
 	for _, j := range jobs {
 		s.jobByID[j.JobID] = j
 	}
+	if s.sql, err = newSQLSide(cfg.SQL); err != nil {
+		return nil, err
+	}
+	if eng := s.sql.eng; eng != nil {
+		// A Server dropped without Close still gives its SQLite memory back.
+		runtime.AddCleanup(s, func(e *engine) { _ = e.close() }, eng)
+	}
 	for a := range s.admins {
 		if !s.users[a] && !s.sps[a] {
 			return nil, fmt.Errorf("fakeworkspace: admin %q is not a workspace user or service principal", a)
 		}
 	}
 	return s, nil
+}
+
+// Close releases the SQL engine. The Server answers no statement afterwards; everything else works.
+func (s *Server) Close() error {
+	if s.sql.eng == nil {
+		return nil
+	}
+	return s.sql.eng.close()
 }
 
 // Stats returns a snapshot of the counters.
@@ -235,7 +269,7 @@ func (s *Server) takeFault(path string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.Path != "" && f.Path != path {
+		if !faultMatches(f.Path, path) {
 			continue
 		}
 		if f.Count > 0 {
@@ -250,7 +284,15 @@ func (s *Server) takeFault(path string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// ServeHTTP serves the Jobs API and the fake-only /devstack endpoints.
+// faultMatches reports whether a fault's path (exact, a prefix ending in "*", or "" for all) covers path.
+func faultMatches(pattern, path string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(path, prefix)
+	}
+	return pattern == "" || pattern == path
+}
+
+// ServeHTTP serves the Databricks APIs and the fake-only /devstack endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if path == "/devstack" || strings.HasPrefix(path, "/devstack/") {
@@ -306,7 +348,7 @@ func (s *Server) endpointCounter(path string) *int64 {
 	case PathWellKnown:
 		return &s.stats.WellKnown
 	}
-	return nil
+	return s.sqlEndpointCounter(path)
 }
 
 var apiVersionPrefix = regexp.MustCompile(`^/api/[^/]+`)
@@ -331,6 +373,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 	case http.MethodGet + " " + PathJobsGet:
 		s.jobsGet(c)
 	default:
+		if s.serveSQL(c) {
+			return
+		}
 		s.mu.Lock()
 		s.stats.EndpointNotFound++
 		s.mu.Unlock()
@@ -559,6 +604,8 @@ func (s *Server) serveDevstack(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /devstack/stats":
 		writeJSON(w, http.StatusOK, s.Stats())
+	case "GET /devstack/statements":
+		writeJSON(w, http.StatusOK, map[string]any{"statements": s.Statements()})
 	case "GET /devstack/faults":
 		writeJSON(w, http.StatusOK, map[string]any{"faults": s.activeFaults()})
 	case "POST /devstack/faults":

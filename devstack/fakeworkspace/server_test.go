@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -397,16 +396,7 @@ func TestNewRejectsBrokenFixtures(t *testing.T) {
 
 // TestExampleFixture walks the story of testdata/workspace.json with the SDK.
 func TestExampleFixture(t *testing.T) {
-	f, err := os.Open("testdata/workspace.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := DecodeConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, cfg)
+	h := newHarness(t, fixtureConfig(t))
 
 	sales := h.runNow("alice", jobs.RunNow{JobId: 101, IdempotencyToken: "demo-1", JobParameters: map[string]string{"date": "2026-11-28"}})
 	ingest := h.runNow("alice", jobs.RunNow{JobId: 102})
