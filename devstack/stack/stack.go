@@ -338,6 +338,10 @@ func (s *Stack) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if s.Workspace != nil {
+		// After its server stopped: no request can reach the fake SQL warehouse's database any more.
+		errs = append(errs, s.Workspace.Close())
+	}
 	return errors.Join(errs...)
 }
 
