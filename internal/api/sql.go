@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ type sqlStatement struct {
 
 // sqlError is Databricks' error of a failed statement.
 type sqlError struct {
-	Code     string `json:"code" summary:"Error code" doc:"Databricks' error code, for example PERMISSION_DENIED or BAD_REQUEST."`
+	Code     string `json:"code" summary:"Error code" doc:"Databricks' error code, for example BAD_REQUEST (a statement Unity Catalog refused: test sql_state 42501 or the message's [INSUFFICIENT_PERMISSIONS])."`
 	Message  string `json:"message" summary:"Error message" doc:"Databricks' message, for example [INSUFFICIENT_PERMISSIONS] Insufficient privileges: …"`
 	SQLState string `json:"sql_state,omitempty" summary:"SQL state" doc:"The SQLSTATE of the error, for example 42501."`
 }
@@ -77,10 +76,6 @@ type warehouseSummary struct {
 // small queries flows mostly run to answer with rows at once, far inside the 120 s after which
 // Logic Apps and Power Automate give up on a call.
 const statementWait = 10 * time.Second
-
-// statementIDPattern is what a statement id may look like (Databricks' ids are UUIDs); anything
-// else is refused before it reaches an upstream URL.
-var statementIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // sqlOnly guards the SQL endpoints: FLOWBRICKS_SQL=off closes them, and they act for users only
 // (an app-only caller reaches Databricks as flowbricks' own principal, whose grants are not the
@@ -575,7 +570,7 @@ func (s *server) answerStatement(w http.ResponseWriter, r *http.Request, opts st
 // statementIDParam reads {statement_id} from the path.
 func statementIDParam(r *http.Request) (string, error) {
 	raw := chi.URLParam(r, "statement_id")
-	if !statementIDPattern.MatchString(raw) {
+	if !databricks.ValidStatementID(raw) {
 		return "", invalidRequest("statement_id in the path must be a statement id (letters, digits, - and _), not %q.", redact.Value(raw))
 	}
 	return raw, nil

@@ -256,8 +256,12 @@ func (c *Client) ListWarehouses(ctx context.Context) ([]Warehouse, error) {
 	return out, nil
 }
 
+// ValidStatementID reports whether id can be a statement id: the HTTP surface checks a path's id
+// with it before anything is sent, so both refuse the same ids.
+func ValidStatementID(id string) bool { return statementIDRe.MatchString(id) }
+
 func checkStatementID(op, id string) error {
-	if !statementIDRe.MatchString(id) {
+	if !ValidStatementID(id) {
 		return invalid(op, "statement_id must be 1-128 letters, digits, '-' or '_'")
 	}
 	return nil
