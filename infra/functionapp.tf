@@ -78,6 +78,9 @@ resource "azurerm_linux_function_app" "api" {
     DATABRICKS_HOST                       = trimsuffix(var.databricks_host, "/")
     FLOWBRICKS_WORKSPACES                 = join(",", [for ws, url in var.databricks_workspaces : "${ws}=${trimsuffix(url, "/")}"])
     FLOWBRICKS_JOBS                       = join(",", [for id in var.databricks_job_ids : tostring(id)])
+    FLOWBRICKS_SQL                        = var.sql_mode
+    FLOWBRICKS_SQL_STATEMENTS             = length(var.sql_statements) == 0 ? "" : jsonencode(var.sql_statements)
+    FLOWBRICKS_WAREHOUSES                 = join(",", var.databricks_warehouse_ids)
     FLOWBRICKS_AUDIENCES                  = join(",", local.api_audiences)
     FLOWBRICKS_SCOPE                      = local.api_scope
     FLOWBRICKS_APP_ROLE                   = local.app_role

@@ -95,6 +95,39 @@ variable "databricks_job_ids" {
   default     = []
 }
 
+variable "sql_mode" {
+  description = "Which SQL flows may run as the signed-in user (FLOWBRICKS_SQL): any (their own statements and the named ones), named (only sql_statements, by name) or off. docs/sql.md, \"Named mode\"."
+  type        = string
+  default     = "any"
+
+  validation {
+    condition     = contains(["any", "named", "off"], var.sql_mode)
+    error_message = "sql_mode must be any, named or off."
+  }
+}
+
+variable "sql_statements" {
+  description = "Named SQL statements flows may run by name (FLOWBRICKS_SQL_STATEMENTS, as inline JSON): name => { statement, parameters (name => Databricks type), warehouse_id, description }. Required when sql_mode is named. docs/sql.md, \"Named mode\"."
+  type = map(object({
+    statement    = string
+    parameters   = optional(map(string), {})
+    warehouse_id = optional(string)
+    description  = optional(string)
+  }))
+  default = {}
+}
+
+variable "databricks_warehouse_ids" {
+  description = "If not empty, the only SQL warehouse ids flows may run statements on and see in the warehouse picker (FLOWBRICKS_WAREHOUSES)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.databricks_warehouse_ids : can(regex("^[A-Za-z0-9_-]{1,64}$", id))])
+    error_message = "databricks_warehouse_ids must be SQL warehouse ids (letters, digits, _ and -)."
+  }
+}
+
 variable "app_callers" {
   description = "Application (client) ids allowed to call flowbricks app-only, with the Jobs.Run app role (FLOWBRICKS_APP_CALLERS). The sample Logic App's identity is added automatically. Each caller also needs the app role assigned (this configuration does that only for the sample)."
   type        = list(string)
