@@ -256,21 +256,8 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 		t.Fatalf("job %d is not in the fixture", req.JobID)
 	}
 
-	if err := s.Workspace.InjectFault(fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true}); err != nil {
-		t.Fatal(err)
-	}
 	before := s.Workspace.Stats()
-	first := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
-	if p.retried == 0 {
-		t.Fatalf("the lost answer was not retried: %d %s", first.status, first.body)
-	}
-
-	var final response
-	if recipe.AsyncPattern {
-		final = p.followAsync(t, recipe, first)
-	} else {
-		final = p.pollLoop(t, recipe, first)
-	}
+	first, final := p.runWorkflow(t, recipe, fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true})
 	if final.status != http.StatusOK {
 		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
 	}
@@ -295,20 +282,7 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 // same statement: one statement executed for the whole action (docs/sql.md, Retries).
 func replayStatement(t *testing.T, p *platform, recipe recipes.Recipe) {
 	t.Helper()
-	s := p.s
-	if err := s.Workspace.InjectFault(fakeworkspace.Fault{Path: fakeworkspace.PathStatements, Status: 500, Count: 1}); err != nil {
-		t.Fatal(err)
-	}
-	first := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
-	if p.retried == 0 {
-		t.Fatalf("the failed execute was not retried: %d %s", first.status, first.body)
-	}
-	var final response
-	if recipe.AsyncPattern {
-		final = p.followAsync(t, recipe, first)
-	} else {
-		final = p.pollLoop(t, recipe, first)
-	}
+	first, final := p.runWorkflow(t, recipe, fakeworkspace.Fault{Path: fakeworkspace.PathStatements, Status: 500, Count: 1})
 	var st struct {
 		StatementID   string           `json:"statement_id"`
 		Succeeded     bool             `json:"succeeded"`
@@ -336,9 +310,27 @@ func replayStatement(t *testing.T, p *platform, recipe recipes.Recipe) {
 	if again.status != http.StatusOK || again.json["statement_id"] != st.StatementID {
 		t.Fatalf("another attempt of %s: %d %s, want statement %s again", recipe.Action, again.status, again.body, st.StatementID)
 	}
-	if n := len(s.Workspace.Statements()); n != 1 {
+	if n := len(p.s.Workspace.Statements()); n != 1 {
 		t.Fatalf("%d statements were executed, want 1", n)
 	}
+}
+
+// runWorkflow makes the recipe's main call while Databricks answers it once with fault, which the
+// recipe's retry policy must overcome, then waits as the workflow does (the asynchronous pattern
+// or its own loop). It returns the main call's answer and the workflow's final one.
+func (p *platform) runWorkflow(t *testing.T, recipe recipes.Recipe, fault fakeworkspace.Fault) (first, final response) {
+	t.Helper()
+	if err := p.s.Workspace.InjectFault(fault); err != nil {
+		t.Fatal(err)
+	}
+	first = p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
+	if p.retried == 0 {
+		t.Fatalf("the failed call was not retried: %d %s", first.status, first.body)
+	}
+	if recipe.AsyncPattern {
+		return first, p.followAsync(t, recipe, first)
+	}
+	return first, p.pollLoop(t, recipe, first)
 }
 
 func pollURI(r recipes.Recipe) string {
