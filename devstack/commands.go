@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
@@ -371,12 +372,13 @@ func postJSON(ctx context.Context, client *http.Client, url string, body, out an
 }
 
 // runDemo tells the whole story: a user's token, run-now with the asynchronous pattern, polls
-// that follow Location and Retry-After, the final status and the notebook's exit value.
+// that follow Location and Retry-After, the final status and the notebook's exit value; then SQL
+// as the signed-in user: alice's rows, and bob refused by Unity Catalog where his grants end.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	port := fs.Int("port", 7071, "port of the Functions host stand-in (0: any free port)")
 	jobID := fs.Int64("job", 101, "job to run")
-	user := fs.String("user", "alice", "who runs it")
+	user := fs.String("user", "alice", "who runs the job (the SQL part always shows alice and bob)")
 	appDir := fs.String("app", "", "Functions app folder with host.json and function-trigger/ (default: the repository)")
 	noBuild := fs.Bool("no-build", false, "start the handler binary host.json names as it is, without building it")
 	if err := fs.Parse(args); err != nil {
@@ -444,13 +446,157 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if run.Output.Result != "" {
 		fmt.Fprintf(stdout, "== notebook result: %s\n", run.Output.Result)
 	}
-	entraStats := s.Entra.Stats()
-	fmt.Fprintf(stdout, "== Entra ID token requests for the whole demo: %d (one On-Behalf-Of exchange, then cached)\n", entraStats.TokenRequests)
 	if !run.Succeeded {
 		return errors.New("the run did not succeed")
 	}
+	if err := demoSQL(ctx, s, demo, *user); err != nil {
+		return err
+	}
+	entraStats := s.Entra.Stats()
+	fmt.Fprintf(stdout, "== Entra ID token requests for the whole demo: %d (one On-Behalf-Of exchange per user token, then cached)\n", entraStats.TokenRequests)
 	fmt.Fprintln(stdout, "== SUCCESS")
 	return nil
+}
+
+// The demo's query reads both fixture tables: orders per region, express orders only (a
+// parameter, never spliced into the text). Written in the SQL both Databricks and the local
+// stack's SQLite-backed warehouse understand.
+const (
+	demoWarehouse = "Shared SQL"
+	demoOrders    = "SELECT r.region, r.manager, COUNT(*) AS orders, SUM(o.quantity) AS items " +
+		"FROM main.sales.orders AS o JOIN main.sales.regions AS r ON o.region = r.region " +
+		"WHERE o.express = :express GROUP BY r.region, r.manager ORDER BY r.region"
+	demoRegions = "SELECT region, manager FROM main.sales.regions ORDER BY region"
+	// sqlStateNoPrivilege is the SQL state of Unity Catalog's INSUFFICIENT_PERMISSIONS.
+	sqlStateNoPrivilege = "42501"
+)
+
+// demoStatement is the part of flowbricks' statement answer the demo shows.
+type demoStatement struct {
+	State     string `json:"state"`
+	Succeeded bool   `json:"succeeded"`
+	Columns   []struct {
+		Key string `json:"key"`
+	} `json:"columns"`
+	Rows  []map[string]json.RawMessage `json:"rows"`
+	Error *struct {
+		Message  string `json:"message"`
+		SQLState string `json:"sql_state"`
+	} `json:"error"`
+}
+
+// demoSQL runs SQL as the signed-in user: alice's query of orders and regions comes back as rows;
+// bob, who may read regions only, is refused by Unity Catalog on orders and reads regions.
+// client is signed in as signedIn already.
+func demoSQL(ctx context.Context, s *stack.Stack, client demoClient, signedIn string) error {
+	out := client.out
+	as := func(user string) (demoClient, error) {
+		if user == signedIn {
+			return client, nil
+		}
+		token, err := s.Entra.MintUserToken(user, fakeentra.MintOptions{TTL: time.Hour})
+		c := client
+		c.token = token
+		return c, err
+	}
+	alice, err := as("alice")
+	if err != nil {
+		return err
+	}
+	bob, err := as("bob")
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "== SQL as the signed-in user, on the %q warehouse\n", demoWarehouse)
+	fmt.Fprintf(out, "== alice: POST /api/sql/statements  orders per region, express orders only\n   %s\n", demoOrders)
+	st, err := alice.statement(ctx, demoOrders, map[string]any{"name": "express", "value": true, "type": "BOOLEAN"})
+	if err != nil {
+		return err
+	}
+	if !st.Succeeded || len(st.Rows) == 0 {
+		return fmt.Errorf("alice's query ended %s with %d rows, want SUCCEEDED with rows", st.State, len(st.Rows))
+	}
+	printRows(out, st)
+
+	fmt.Fprintln(out, "== bob (may read main.sales.regions, not main.sales.orders): the same query")
+	if st, err = bob.statement(ctx, demoOrders, map[string]any{"name": "express", "value": true, "type": "BOOLEAN"}); err != nil {
+		return err
+	}
+	if st.State != "FAILED" || st.Error == nil || st.Error.SQLState != sqlStateNoPrivilege {
+		return fmt.Errorf("bob's query of orders ended %s, want FAILED with SQL state %s (Unity Catalog's refusal)", st.State, sqlStateNoPrivilege)
+	}
+	// Databricks' message, as the flow receives it in error.message (it spans lines).
+	fmt.Fprintf(out, "   %s, SQL state %s:\n   %s\n", st.State, st.Error.SQLState, strings.ReplaceAll(st.Error.Message, "\n", "\n   "))
+
+	fmt.Fprintf(out, "== bob: POST /api/sql/statements\n   %s\n", demoRegions)
+	if st, err = bob.statement(ctx, demoRegions); err != nil {
+		return err
+	}
+	if !st.Succeeded || len(st.Rows) == 0 {
+		return fmt.Errorf("bob's query of regions ended %s with %d rows, want SUCCEEDED with rows", st.State, len(st.Rows))
+	}
+	printRows(out, st)
+	return nil
+}
+
+// statement runs text on the demo's warehouse without wait: the demo's statements answer within
+// the few seconds flowbricks lets Databricks wait.
+func (d demoClient) statement(ctx context.Context, text string, params ...map[string]any) (demoStatement, error) {
+	var st demoStatement
+	body := map[string]any{"statement": text, "warehouse_name": demoWarehouse}
+	if len(params) > 0 {
+		body["parameters"] = params
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return st, err
+	}
+	status, answer, _, err := d.do(ctx, http.MethodPost, d.base+"/api/sql/statements", string(b))
+	if err != nil {
+		return st, err
+	}
+	if status != http.StatusOK {
+		return st, fmt.Errorf("POST /api/sql/statements answered %d, want 200: %s", status, answer)
+	}
+	if err := json.Unmarshal(answer, &st); err != nil {
+		return st, fmt.Errorf("the statement's answer is not JSON: %w", err)
+	}
+	return st, nil
+}
+
+// printRows prints a statement's rows as a small aligned table, columns in the result's order.
+func printRows(out io.Writer, st demoStatement) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	cells := make([]string, len(st.Columns))
+	for i, c := range st.Columns {
+		cells[i] = c.Key
+	}
+	fmt.Fprintln(tw, "   "+strings.Join(cells, "\t"))
+	for _, row := range st.Rows {
+		for i, c := range st.Columns {
+			cells[i] = cellText(row[c.Key])
+		}
+		fmt.Fprintln(tw, "   "+strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "   (%d rows)\n", len(st.Rows))
+}
+
+// cellText shows a typed value: strings without quotes, null as NULL, anything else as compact JSON.
+func cellText(v json.RawMessage) string {
+	var s string
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		return "NULL"
+	case json.Unmarshal(v, &s) == nil:
+		return s
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, v) != nil {
+		return string(v)
+	}
+	return compact.String()
 }
 
 type demoClient struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -315,5 +316,46 @@ func TestAHandlerThatCannotStartSaysWhy(t *testing.T) {
 	want := fmt.Sprintf("the handler did not start: flowbricks: listen on FUNCTIONS_CUSTOMHANDLER_PORT port %d", port)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "address already in use") {
 		t.Fatalf("got %v, want the handler's own reason %q", err, want)
+	}
+}
+
+// TestDemoTellsTheWholeStory runs `devstack demo` as a person would and reads what it shows: the
+// job's run to SUCCESS, alice's SQL rows as a table, bob refused by Unity Catalog on orders and
+// reading regions. It returns nil only when all of that happened.
+func TestDemoTellsTheWholeStory(t *testing.T) {
+	stdout, _, err := devstackCmd(t, "demo", "--port", "0", "--app", appRoot, "--no-build")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stdout)
+	}
+	for _, want := range []string{
+		"== final run status",
+		"   region  manager      orders  items\n   AMER    Alan Ortiz   ",
+		"   FAILED, SQL state 42501:\n   [INSUFFICIENT_PERMISSIONS]",
+		"   region  manager\n   AMER    Alan Ortiz\n",
+		"== SUCCESS\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestPrintRowsAlignsTypedValues(t *testing.T) {
+	var st demoStatement
+	if err := json.Unmarshal([]byte(`{"state": "SUCCEEDED", "succeeded": true,
+		"columns": [{"key": "order_id"}, {"key": "amount"}, {"key": "express"}, {"key": "customer"}, {"key": "note"}],
+		"rows": [{"order_id": 1001, "amount": "5.00", "express": true, "customer": {"id": 1, "tier": "gold"}, "note": null},
+		         {"order_id": "9007199254741192", "amount": "801.63", "express": false, "customer": null, "note": "a, b"}]}`), &st); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printRows(&out, st)
+	want := "" +
+		"   order_id          amount  express  customer                note\n" +
+		"   1001              5.00    true     {\"id\":1,\"tier\":\"gold\"}  NULL\n" +
+		"   9007199254741192  801.63  false    NULL                    a, b\n" +
+		"   (2 rows)\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

@@ -1,9 +1,10 @@
 // Package recipes reads the workflow definitions in this directory — one for each kind of caller
 // of flowbricks (docs/connector.md explains them) — and says which HTTP call each one makes: the
-// method, URL, headers and body of the run-now request, the kind of token the platform sends with
-// it, the retry policy, and how the workflow waits for the run (the asynchronous pattern, or a
-// polling loop of its own). Tests use it to replay a recipe against the local stack the way the
-// platform would, so a recipe that would not work cannot pass.
+// method, URL, headers and body of the run-now or run-statement request, the kind of token the
+// platform sends with it, the retry policy, how the workflow waits for the run or statement (the
+// asynchronous pattern, or a polling loop of its own), and which row fields a SQL recipe reads.
+// Tests use it to replay a recipe against the local stack the way the platform would, so a recipe
+// that would not work cannot pass.
 //
 // Recipes keep their placeholders (<flowbricks-host>, <flowbricks-api-client-id>, …) and a few
 // workflow expressions; [Recipe.Resolve] fills them in for a concrete stack.
@@ -43,6 +44,40 @@ const (
 	AuthManagedIdentity AuthKind = "managed-identity"
 )
 
+// Kind is what a recipe's main call does.
+type Kind string
+
+const (
+	// KindJob: POST /api/jobs/run-now.
+	KindJob Kind = "job"
+	// KindSQL: POST /api/sql/statements, then the statement's rows.
+	KindSQL Kind = "sql"
+)
+
+// Paths of the main calls, and what a poll of each reads.
+const (
+	pathRunNow     = "/api/jobs/run-now"
+	pathStatements = "/api/sql/statements"
+)
+
+// kindOf says which main call path is, "" for none.
+func kindOf(path string) Kind {
+	switch path {
+	case pathRunNow:
+		return KindJob
+	case pathStatements:
+		return KindSQL
+	}
+	return ""
+}
+
+// pollOf is, for each kind, the path a poll reads (the id appended) and the field of the main
+// call's answer that holds the id.
+var pollOf = map[Kind]struct{ prefix, idField, noun string }{
+	KindJob: {"/api/jobs/runs/", "run_id", "run"},
+	KindSQL: {pathStatements + "/", "statement_id", "statement"},
+}
+
 // Placeholders the recipes use.
 const (
 	// HostPlaceholder is the scheme and host of flowbricks in every recipe URL.
@@ -54,10 +89,11 @@ const (
 	apiClientIDPlaceholder = "<flowbricks-api-client-id>"
 )
 
-// Recipe is the call a workflow definition makes to flowbricks to run a job.
+// Recipe is the call a workflow definition makes to flowbricks to run a job or a SQL statement.
 type Recipe struct {
 	Path   string // the file it was read from
 	Caller string // "power-automate" (a solution-exported flow) or "logic-apps"
+	Kind   Kind   // what the main call does
 	// Action is the workflow action's name, which Logic Apps and Power Automate send as
 	// x-ms-workflow-operation-name.
 	Action  string
@@ -80,6 +116,17 @@ type Recipe struct {
 	// Poll is the workflow's own polling loop, for recipes that do not use the asynchronous
 	// pattern; nil otherwise.
 	Poll *Poll
+	// Rows is how a SQL recipe reads the statement's rows; nil for job recipes.
+	Rows *Rows
+}
+
+// Rows is a Foreach loop over the rows of a statement's final answer and the row fields the
+// actions inside it read (items('<loop>')?['<field>']): rows are objects keyed by column, already
+// typed, so no Parse JSON step stands between the answer and the loop (docs/sql.md, Types).
+type Rows struct {
+	Loop   string   // the Foreach action
+	From   string   // the action whose answer's rows it iterates: the final answer
+	Fields []string // the row fields read inside the loop, sorted
 }
 
 // RetryPolicy is an action's retryPolicy.
@@ -92,11 +139,12 @@ type RetryPolicy struct {
 }
 
 // Poll is a polling loop in the workflow: an Until loop that waits Interval, then sends the poll
-// request, until the field Until of the answer (a run status) is true.
+// request, until the field Until of the answer (a run or statement status) is true.
 type Poll struct {
 	Action   string // the poll request's action name
 	Method   string
-	URI      string // contains {run_id}: the run_id of the run-now answer
+	URI      string // contains {IDField}: that field of the main call's answer
+	IDField  string // run_id or statement_id
 	Headers  map[string]string
 	AuthKind AuthKind
 	Audience string
@@ -153,6 +201,10 @@ func parse(raw []byte) (Recipe, error) {
 	caller := "logic-apps"
 	def, _ := root["definition"].(node)
 	var connRefs node
+	if params, ok := root["parameters"].(node); ok { // a Logic App's code view: its managed connections
+		conns, _ := params["$connections"].(node)
+		connRefs, _ = conns["value"].(node)
+	}
 	if props, ok := root["properties"].(node); ok {
 		caller = "power-automate"
 		def, _ = props["definition"].(node)
@@ -186,47 +238,110 @@ func parse(raw []byte) (Recipe, error) {
 			calls = append(calls, c)
 		}
 	}
-	var runNow []call
+	var mains []call
 	var rest []call
 	for _, c := range calls {
-		if c.method == "POST" && pathOf(c.uri) == "/api/jobs/run-now" {
-			runNow = append(runNow, c)
+		if c.method == "POST" && kindOf(pathOf(c.uri)) != "" {
+			mains = append(mains, c)
 		} else {
 			rest = append(rest, c)
 		}
 	}
-	if len(runNow) != 1 {
-		return Recipe{}, fmt.Errorf("want exactly one POST %s/api/jobs/run-now, found %d", HostPlaceholder, len(runNow))
+	if len(mains) != 1 {
+		return Recipe{}, fmt.Errorf("want exactly one POST %s%s or %s%s, found %d", HostPlaceholder, pathRunNow, HostPlaceholder, pathStatements, len(mains))
 	}
-	main := runNow[0]
+	main := mains[0]
 	r := Recipe{
-		Caller: caller, Action: main.action, Method: main.method, URI: main.uri, Headers: main.headers,
+		Caller: caller, Kind: kindOf(pathOf(main.uri)), Action: main.action, Method: main.method, URI: main.uri, Headers: main.headers,
 		Body: main.body, AuthKind: main.kind, Audience: main.audience, RetryPolicy: main.retry,
 		RetryCount: main.retry.Count, AsyncPattern: main.asyncPattern, Timeout: main.timeout,
 	}
 	if byName[main.action].parent != "" {
-		return Recipe{}, fmt.Errorf("action %s: the run-now call must be a top-level action, not inside %s", main.action, byName[main.action].parent)
+		return Recipe{}, fmt.Errorf("action %s: the %s call must be a top-level action, not inside %s", main.action, pathOf(main.uri), byName[main.action].parent)
 	}
 
 	for _, c := range rest {
 		if r.Poll != nil {
-			return Recipe{}, fmt.Errorf("action %s: a second call to flowbricks besides run-now and one poll", c.action)
+			return Recipe{}, fmt.Errorf("action %s: a second call to flowbricks besides %s and one poll", c.action, pathOf(main.uri))
 		}
-		p, err := pollLoop(c, main.action, byName)
+		p, err := pollLoop(c, r.Kind, main.action, byName)
 		if err != nil {
 			return Recipe{}, fmt.Errorf("action %s: %w", c.action, err)
 		}
 		r.Poll = p
 	}
 	if !r.AsyncPattern && r.Poll == nil {
-		return Recipe{}, fmt.Errorf("action %s: the asynchronous pattern is off and nothing polls the run", main.action)
+		return Recipe{}, fmt.Errorf("action %s: the asynchronous pattern is off and nothing polls the %s", main.action, pollOf[r.Kind].noun)
 	}
 	if u, err := url.Parse(strings.TrimPrefix(r.URI, HostPlaceholder)); err == nil && u.Query().Get("wait") == "true" && !r.AsyncPattern {
 		// flowbricks would answer 202 and the platform would take it as the result: the flow
 		// would go on while the run is still going.
 		return Recipe{}, fmt.Errorf("action %s: wait=true needs the asynchronous pattern (remove DisableAsyncPattern)", main.action)
 	}
+	if r.Kind == KindSQL {
+		final := r.Action // with the asynchronous pattern the main call's answer is the final one
+		if r.Poll != nil {
+			final = r.Poll.Action
+		}
+		rows, err := rowsLoop(all, final)
+		if err != nil {
+			return Recipe{}, err
+		}
+		r.Rows = rows
+	}
 	return r, nil
+}
+
+var (
+	// rowsOf is a Foreach over the rows of an action's answer, as Power Automate writes it
+	// (outputs('X')?['body/rows']) or as Logic Apps does (body('X')?['rows']).
+	rowsOf = regexp.MustCompile(`^@(?:outputs\('([^']+)'\)\?\['body/rows'\]|body\('([^']+)'\)\?\['rows'\])$`)
+	// rowField is how an action inside the loop reads a field of the current row.
+	rowField = regexp.MustCompile(`items\('([^']+)'\)\?\['([A-Za-z_][A-Za-z0-9_]*)'\]`)
+)
+
+// rowsLoop finds the one Foreach over a statement's rows and the row fields read inside it. It
+// must iterate the rows of final, the action whose answer is the statement's final status: the
+// first answer of a statement the workflow polls may still be RUNNING, with no rows.
+func rowsLoop(all []action, final string) (*Rows, error) {
+	var found *Rows
+	for _, a := range all {
+		if a.def["type"] != "Foreach" {
+			continue
+		}
+		m := rowsOf.FindStringSubmatch(str(a.def["foreach"]))
+		if m == nil {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("loops %s and %s both iterate rows; a recipe has one", found.Loop, a.name)
+		}
+		from := m[1] + m[2]
+		if from != final {
+			return nil, fmt.Errorf("loop %s iterates the rows of %s, whose answer may not be final: iterate those of %s", a.name, from, final)
+		}
+		found = &Rows{Loop: a.name, From: from}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no Foreach loop over the rows of %s (foreach: @body('%s')?['rows'])", final, final)
+	}
+	fields := map[string]bool{}
+	for _, a := range all {
+		if a.parent != found.Loop {
+			continue
+		}
+		raw, _ := json.Marshal(a.def["inputs"])
+		for _, m := range rowField.FindAllStringSubmatch(string(raw), -1) {
+			if m[1] == found.Loop {
+				fields[m[2]] = true
+			}
+		}
+	}
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("loop %s reads no row field (items('%s')?['<column>'])", found.Loop, found.Loop)
+	}
+	found.Fields = slices.Sorted(maps.Keys(fields))
+	return found, nil
 }
 
 // collect lists every action, also those inside If, Until, Scope, Foreach and Switch.
@@ -294,6 +409,24 @@ func flowbricksCall(a action, connRefs node) (call, bool, error) {
 		default:
 			return c, false, fmt.Errorf("authentication type %q is not one the recipes use (ManagedServiceIdentity)", str(auth["type"]))
 		}
+	case "ApiConnection":
+		// A Logic App's managed connector action: flowbricks is called only through "HTTP with
+		// Microsoft Entra ID" (webcontents), whose Invoke an HTTP request takes the request as body.
+		if !isWebContents(inputs, connRefs) || str(inputs["path"]) != "/codeless/InvokeHttp" {
+			return c, false, nil
+		}
+		req, _ := inputs["body"].(node)
+		c.method, c.uri = strings.ToUpper(str(req["method"])), str(req["url"])
+		if !strings.HasPrefix(c.uri, HostPlaceholder+"/") {
+			return c, false, nil
+		}
+		if c.headers, err = stringMap(req["headers"]); err != nil {
+			return c, false, fmt.Errorf("body.headers: %w", err)
+		}
+		if c.body, err = jsonBody(req["body"]); err != nil {
+			return c, false, err
+		}
+		c.kind, c.audience = AuthEntraDelegated, APIAudience
 	case "OpenApiConnection":
 		host, _ := inputs["host"].(node)
 		params, _ := inputs["parameters"].(node)
@@ -332,6 +465,22 @@ func flowbricksCall(a action, connRefs node) (call, bool, error) {
 		return c, false, fmt.Errorf("retryPolicy: %w", err)
 	}
 	return c, true, nil
+}
+
+// connectionKey is how a Logic App's managed connector action names its connection.
+var connectionKey = regexp.MustCompile(`^@parameters\('\$connections'\)\['([^']+)'\]\['connectionId'\]$`)
+
+// isWebContents tells whether a Logic App's connector action uses an "HTTP with Microsoft Entra
+// ID" connection: the connection its host names is of the managed API webcontents.
+func isWebContents(inputs node, conns node) bool {
+	host, _ := inputs["host"].(node)
+	conn, _ := host["connection"].(node)
+	m := connectionKey.FindStringSubmatch(str(conn["name"]))
+	if m == nil {
+		return false
+	}
+	ref, _ := conns[m[1]].(node)
+	return strings.HasSuffix(str(ref["id"]), "/managedApis/webcontents")
 }
 
 // isFlowbricksConnector tells whether a connector action uses the flowbricks custom connector:
@@ -463,20 +612,21 @@ func connectorAudience() string {
 }
 
 var (
-	// runIDOf is how a poll URL refers to the run the run-now action started.
-	runIDOf = regexp.MustCompile(`@\{body\('([^']+)'\)\?\['run_id'\]\}`)
+	// idOf is how a poll URL refers to the run or statement the main action started.
+	idOf = regexp.MustCompile(`@\{body\('([^']+)'\)\?\['(run_id|statement_id)'\]\}`)
 	// untilField is an Until expression that tests a field of the poll's answer.
 	untilField = regexp.MustCompile(`^@equals\(body\('([^']+)'\)\?\['([a-z_]+)'\], *true\)$`)
 )
 
-// pollLoop reads a poll call and the Until loop around it.
-func pollLoop(c call, runNowAction string, byName map[string]action) (*Poll, error) {
-	if c.method != "GET" || !strings.HasPrefix(pathOf(c.uri), "/api/jobs/runs/") {
-		return nil, fmt.Errorf("%s %s is neither run-now nor a poll of the run (GET /api/jobs/runs/…)", c.method, c.uri)
+// pollLoop reads a poll call of a recipe of kind and the Until loop around it.
+func pollLoop(c call, kind Kind, mainAction string, byName map[string]action) (*Poll, error) {
+	of := pollOf[kind]
+	if c.method != "GET" || !strings.HasPrefix(pathOf(c.uri), of.prefix) {
+		return nil, fmt.Errorf("%s %s is neither the main call nor a poll of the %s (GET %s…)", c.method, c.uri, of.noun, of.prefix)
 	}
-	m := runIDOf.FindStringSubmatch(c.uri)
-	if m == nil || m[1] != runNowAction {
-		return nil, fmt.Errorf("the poll URL %s does not take run_id from %s", c.uri, runNowAction)
+	m := idOf.FindStringSubmatch(c.uri)
+	if m == nil || m[1] != mainAction || m[2] != of.idField {
+		return nil, fmt.Errorf("the poll URL %s does not take %s from %s", c.uri, of.idField, mainAction)
 	}
 	loop, ok := byName[byName[c.action].parent]
 	if !ok || loop.def["type"] != "Until" {
@@ -487,8 +637,8 @@ func pollLoop(c call, runNowAction string, byName map[string]action) (*Poll, err
 		return nil, fmt.Errorf("loop %s: its expression %q does not test a field of %s's answer", loop.name, loop.def["expression"], c.action)
 	}
 	p := &Poll{
-		Action: c.action, Method: c.method, URI: runIDOf.ReplaceAllString(c.uri, "{run_id}"), Headers: c.headers,
-		AuthKind: c.kind, Audience: c.audience, Until: u[2],
+		Action: c.action, Method: c.method, URI: idOf.ReplaceAllString(c.uri, "{"+of.idField+"}"), IDField: of.idField,
+		Headers: c.headers, AuthKind: c.kind, Audience: c.audience, Until: u[2],
 	}
 	if limit, ok := loop.def["limit"].(node); ok {
 		if n, err := strconv.Atoi(str(limit["count"])); err == nil {
@@ -537,7 +687,7 @@ var (
 
 // Resolve fills in the placeholders and the workflow expressions the recipes use
 // (workflow().run.name, utcNow('yyyy-MM-dd')). It fails if anything else is left, so a recipe
-// never reaches a test half-resolved. A poll URI keeps its {run_id}.
+// never reaches a test half-resolved. A poll URI keeps its {run_id} or {statement_id}.
 func (r Recipe) Resolve(env Env) (Recipe, error) {
 	if env.BaseURL == "" || env.APIClientID == "" || env.RunName == "" {
 		return r, errors.New("Resolve needs BaseURL, APIClientID and RunName")

@@ -26,30 +26,47 @@ var stackEnv = Env{
 func TestTheRecipes(t *testing.T) {
 	type want struct {
 		caller, action string
+		what           Kind
 		kind           AuthKind
 		audience       string
 		query          url.Values
 		headers        []string
 		async          bool
 		poll           bool
+		rowFields      []string // SQL: the row fields the recipe reads
 	}
 	tests := map[string]want{
 		"power-automate-connector.json": {
-			caller: "power-automate", action: "Run_job_and_wait", kind: AuthConnector, audience: APIAudience,
+			caller: "power-automate", action: "Run_job_and_wait", what: KindJob, kind: AuthConnector, audience: APIAudience,
 			query:   url.Values{"wait": {"true"}, "include_output": {"true"}},
 			headers: []string{"Content-Type", "Idempotency-Key"}, async: true,
 		},
 		"power-automate-http-entra.json": {
 			// A connector action does not send its token when following Location (Azure/logicapps#611),
 			// so this flow starts the run without wait and polls it itself.
-			caller: "power-automate", action: "Start_job_run", kind: AuthEntraDelegated, audience: APIAudience,
+			caller: "power-automate", action: "Start_job_run", what: KindJob, kind: AuthEntraDelegated, audience: APIAudience,
 			query:   url.Values{},
 			headers: []string{"Content-Type", "Idempotency-Key"}, async: false, poll: true,
 		},
 		"logic-app-managed-identity.json": {
-			caller: "logic-apps", action: "Run_Databricks_job", kind: AuthManagedIdentity, audience: APIAudience,
+			caller: "logic-apps", action: "Run_Databricks_job", what: KindJob, kind: AuthManagedIdentity, audience: APIAudience,
 			query:   url.Values{"wait": {"true"}, "include_output": {"true"}},
 			headers: []string{"Content-Type"}, async: true,
+		},
+		"power-automate-connector-sql.json": {
+			caller: "power-automate", action: "Run_a_SQL_statement", what: KindSQL, kind: AuthConnector, audience: APIAudience,
+			query:   url.Values{"wait": {"true"}},
+			headers: []string{"Content-Type", "Idempotency-Key"}, async: true,
+			rowFields: []string{"items", "manager", "orders", "region"},
+		},
+		"logic-app-http-entra-sql.json": {
+			// SQL needs a user, so not the managed identity of the job recipe: an HTTP with Microsoft
+			// Entra ID connection, which, like the Power Automate one, does not send its token when
+			// following Location (Azure/logicapps#611); the workflow polls itself.
+			caller: "logic-apps", action: "Run_SQL_statement", what: KindSQL, kind: AuthEntraDelegated, audience: APIAudience,
+			query:   url.Values{},
+			headers: []string{"Content-Type", "Idempotency-Key"}, async: false, poll: true,
+			rowFields: []string{"items", "manager", "orders", "region"},
 		},
 	}
 
@@ -73,12 +90,14 @@ func TestTheRecipes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Caller != w.caller || r.Action != w.action || r.AuthKind != w.kind || r.Audience != w.audience {
-				t.Errorf("caller %q action %q auth %q audience %q, want %q %q %q %q", r.Caller, r.Action, r.AuthKind, r.Audience, w.caller, w.action, w.kind, w.audience)
+			if r.Caller != w.caller || r.Action != w.action || r.Kind != w.what || r.AuthKind != w.kind || r.Audience != w.audience {
+				t.Errorf("caller %q action %q kind %q auth %q audience %q, want %q %q %q %q %q", r.Caller, r.Action, r.Kind, r.AuthKind, r.Audience,
+					w.caller, w.action, w.what, w.kind, w.audience)
 			}
+			path := map[Kind]string{KindJob: "/api/jobs/run-now", KindSQL: "/api/sql/statements"}[w.what]
 			u, err := url.Parse(strings.Replace(r.URI, HostPlaceholder, "https://flowbricks.example", 1))
-			if err != nil || r.Method != "POST" || !strings.HasPrefix(r.URI, HostPlaceholder+"/api/jobs/run-now") || u.Path != "/api/jobs/run-now" {
-				t.Errorf("%s %s, want POST %s/api/jobs/run-now", r.Method, r.URI, HostPlaceholder)
+			if err != nil || r.Method != "POST" || !strings.HasPrefix(r.URI, HostPlaceholder+path) || u.Path != path {
+				t.Errorf("%s %s, want POST %s%s", r.Method, r.URI, HostPlaceholder, path)
 			}
 			if q := u.Query(); !equalValues(q, w.query) {
 				t.Errorf("query %v, want %v", q, w.query)
@@ -107,13 +126,21 @@ func TestTheRecipes(t *testing.T) {
 				t.Error("nothing bounds how long the workflow waits for the run (limit.timeout)")
 			}
 
-			checkBody(t, r.Body)
+			checkBody(t, path, r.Body)
+			if w.what == KindSQL {
+				checkStatementBody(t, r.Body)
+				if r.Rows == nil || !slices.Equal(r.Rows.Fields, w.rowFields) {
+					t.Errorf("rows read %+v, want the fields %v", r.Rows, w.rowFields)
+				}
+			} else if r.Rows != nil {
+				t.Errorf("a job recipe reads rows: %+v", r.Rows)
+			}
 
 			res, err := r.Resolve(stackEnv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(res.URI, stackEnv.BaseURL+"/api/jobs/run-now") {
+			if !strings.HasPrefix(res.URI, stackEnv.BaseURL+path) {
 				t.Errorf("resolved URI %s", res.URI)
 			}
 			if res.Audience != "api://"+stackEnv.APIClientID {
@@ -130,7 +157,7 @@ func TestTheRecipes(t *testing.T) {
 			var body struct {
 				JobParameters map[string]string `json:"job_parameters"`
 			}
-			if err := json.Unmarshal(res.Body, &body); err != nil || body.JobParameters["date"] != "2026-11-28" {
+			if err := json.Unmarshal(res.Body, &body); w.what == KindJob && (err != nil || body.JobParameters["date"] != "2026-11-28") {
 				t.Errorf("resolved body %s (%v): want job_parameters.date = utcNow('yyyy-MM-dd')", res.Body, err)
 			}
 			if strings.Contains(string(res.Body), "@") {
@@ -172,9 +199,9 @@ func TestTheEntraIDRecipePollsTheRun(t *testing.T) {
 	}
 }
 
-// checkBody holds a recipe's body to the connector's run-now body schema: no field flowbricks
-// would refuse as unknown, and a job.
-func checkBody(t *testing.T, raw json.RawMessage) {
+// checkBody holds a recipe's body to the connector's body schema of the operation at path: no
+// field flowbricks would refuse as unknown, and for run-now a job.
+func checkBody(t *testing.T, path string, raw json.RawMessage) {
 	t.Helper()
 	var def struct {
 		Paths map[string]map[string]struct {
@@ -190,7 +217,7 @@ func checkBody(t *testing.T, raw json.RawMessage) {
 		t.Fatal(err)
 	}
 	var known map[string]any
-	for _, p := range def.Paths["/jobs/run-now"]["post"].Parameters {
+	for _, p := range def.Paths[strings.TrimPrefix(path, "/api")]["post"].Parameters {
 		if p.In == "body" {
 			known = p.Schema.Properties
 		}
@@ -199,14 +226,53 @@ func checkBody(t *testing.T, raw json.RawMessage) {
 	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("body %s: %v", raw, err)
 	}
+	if len(known) == 0 {
+		t.Fatalf("the connector has no body schema for POST %s", path)
+	}
 	for k := range body {
 		if _, ok := known[k]; !ok {
-			t.Errorf("body field %q is not in the run-now schema; flowbricks refuses unknown fields", k)
+			t.Errorf("body field %q is not in the %s schema; flowbricks refuses unknown fields", k, path)
 		}
+	}
+	if path != "/api/jobs/run-now" {
+		return
 	}
 	var id int64
 	if err := json.Unmarshal(body["job_id"], &id); err != nil || id <= 0 {
 		t.Errorf("body job_id %s is not a job id", body["job_id"])
+	}
+}
+
+// checkStatementBody holds a SQL recipe to docs/sql.md, Passing user input safely: the text is
+// fixed (no workflow expression in it), every value the flow passes is a parameter its text marks,
+// and the warehouse is named once.
+func checkStatementBody(t *testing.T, raw json.RawMessage) {
+	t.Helper()
+	var body struct {
+		Statement     string `json:"statement"`
+		WarehouseID   string `json:"warehouse_id"`
+		WarehouseName string `json:"warehouse_name"`
+		Parameters    []struct {
+			Name  string `json:"name"`
+			Value any    `json:"value"`
+		} `json:"parameters"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("body %s: %v", raw, err)
+	}
+	if body.Statement == "" || strings.Contains(body.Statement, "@") {
+		t.Errorf("statement %q: want fixed SQL text, with values as parameters", body.Statement)
+	}
+	if (body.WarehouseID == "") == (body.WarehouseName == "") {
+		t.Errorf("warehouse_id %q, warehouse_name %q: want exactly one", body.WarehouseID, body.WarehouseName)
+	}
+	if len(body.Parameters) == 0 {
+		t.Error("no parameters: a recipe shows how a flow passes a value")
+	}
+	for _, p := range body.Parameters {
+		if !strings.Contains(body.Statement, ":"+p.Name) {
+			t.Errorf("parameter %s is not marked :%s in the statement", p.Name, p.Name)
+		}
 	}
 }
 
@@ -255,10 +321,14 @@ func dig(v any, keys ...string) map[string]any {
 
 func TestLoadRefusesRecipesThatWouldNotWork(t *testing.T) {
 	const (
-		pa    = "power-automate-connector.json"
-		entra = "power-automate-http-entra.json"
-		la    = "logic-app-managed-identity.json"
+		pa      = "power-automate-connector.json"
+		entra   = "power-automate-http-entra.json"
+		la      = "logic-app-managed-identity.json"
+		paSQL   = "power-automate-connector-sql.json"
+		laSQL   = "logic-app-http-entra-sql.json"
+		nowhere = "@parameters('$connections')['office365']['connectionId']"
 	)
+	laSQLActions := func(root map[string]any) map[string]any { return dig(root, "definition", "actions") }
 	paAction := func(root map[string]any) map[string]any {
 		return dig(root, "properties", "definition", "actions", "Run_job_and_wait")
 	}
@@ -294,6 +364,29 @@ func TestLoadRefusesRecipesThatWouldNotWork(t *testing.T) {
 			dig(r, "properties", "definition", "actions", "Start_job_run", "inputs", "parameters")["request/url"] = "https://<flowbricks-host>/api/jobs/run-now?wait=true"
 		}, "wait=true needs the asynchronous pattern"},
 		{"not a workflow definition", la, func(r map[string]any) { delete(r, "definition") }, "no workflow definition"},
+		{"SQL: no loop over the rows", paSQL, func(r map[string]any) {
+			delete(dig(r, "properties", "definition", "actions"), "Apply_to_each_row")
+		}, "no Foreach loop over the rows"},
+		{"SQL: a loop that reads no row field", paSQL, func(r map[string]any) {
+			dig(r, "properties", "definition", "actions", "Apply_to_each_row", "actions", "Region_line")["inputs"] = "a region"
+		}, "reads no row field"},
+		{"SQL: rows of the first answer while polling", laSQL, func(r map[string]any) {
+			dig(laSQLActions(r), "Did_the_statement_succeed", "actions", "For_each_row")["foreach"] = "@body('Run_SQL_statement')?['rows']"
+		}, "may not be final"},
+		{"SQL: a poll of another id", laSQL, func(r map[string]any) {
+			dig(laSQLActions(r), "Wait_for_the_statement", "actions", "Get_statement_status", "inputs", "body")["url"] =
+				"https://<flowbricks-host>/api/sql/statements/@{body('Run_SQL_statement')?['run_id']}"
+		}, "does not take statement_id"},
+		{"SQL: a poll of a run", laSQL, func(r map[string]any) {
+			dig(laSQLActions(r), "Wait_for_the_statement", "actions", "Get_statement_status", "inputs", "body")["url"] =
+				"https://<flowbricks-host>/api/jobs/runs/@{body('Run_SQL_statement')?['statement_id']}"
+		}, "poll of the statement"},
+		{"SQL: a connection that is not HTTP with Microsoft Entra ID", laSQL, func(r map[string]any) {
+			dig(r, "parameters", "$connections", "value", "webcontents")["id"] = "/subscriptions/<subscription-id>/providers/Microsoft.Web/locations/<region>/managedApis/office365"
+		}, "found 0"},
+		{"SQL: an action on another connection", laSQL, func(r map[string]any) {
+			dig(laSQLActions(r), "Run_SQL_statement", "inputs", "host", "connection")["name"] = nowhere
+		}, "found 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,6 +395,20 @@ func TestLoadRefusesRecipesThatWouldNotWork(t *testing.T) {
 				t.Fatalf("Load: %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTheSQLRecipesNeedNoParseJSON: rows come typed (docs/sql.md, Types), so the SQL recipes go
+// from the statement's answer straight to Apply to each.
+func TestTheSQLRecipesNeedNoParseJSON(t *testing.T) {
+	for _, file := range []string{"power-automate-connector-sql.json", "logic-app-http-entra-sql.json"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), `"ParseJson"`) {
+			t.Errorf("%s has a Parse JSON step", file)
+		}
 	}
 }
 

@@ -182,8 +182,9 @@ func (p *platform) send(t *testing.T, kind recipes.AuthKind, action string, retr
 
 // TestRecipesReplay reads each recipe's HTTP call out of its workflow definition and makes it
 // against the local stack the way the platform would, until the workflow would have its final
-// answer. Databricks loses the first run-now answer, so the recipe's retry policy has to bring
-// the same run back: a recipe that would fail, or start two runs, cannot pass.
+// answer. For a job, Databricks loses the first run-now answer, so the recipe's retry policy has
+// to bring the same run back: a recipe that would fail, or start two runs, cannot pass. For SQL,
+// see replayStatement.
 func TestRecipesReplay(t *testing.T) {
 	files, err := filepath.Glob("*.json")
 	if err != nil || len(files) == 0 {
@@ -240,6 +241,10 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 	}
 	p.tokens = map[recipes.AuthKind]string{recipes.AuthConnector: alice, recipes.AuthEntraDelegated: alice, recipes.AuthManagedIdentity: app}
 
+	if recipe.Kind == recipes.KindSQL {
+		replayStatement(t, p, recipe)
+		return
+	}
 	var req struct {
 		JobID int64 `json:"job_id"`
 	}
@@ -251,21 +256,8 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 		t.Fatalf("job %d is not in the fixture", req.JobID)
 	}
 
-	if err := s.Workspace.InjectFault(fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true}); err != nil {
-		t.Fatal(err)
-	}
 	before := s.Workspace.Stats()
-	first := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
-	if p.retried == 0 {
-		t.Fatalf("the lost answer was not retried: %d %s", first.status, first.body)
-	}
-
-	var final response
-	if recipe.AsyncPattern {
-		final = p.followAsync(t, recipe, first)
-	} else {
-		final = p.pollLoop(t, recipe, first)
-	}
+	first, final := p.runWorkflow(t, recipe, fakeworkspace.Fault{Path: fakeworkspace.PathRunNow, Status: 500, Count: 1, AfterEffect: true})
 	if final.status != http.StatusOK {
 		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
 	}
@@ -281,6 +273,64 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 	if n := s.Workspace.Stats().RunsCreated - before.RunsCreated; n != 1 {
 		t.Fatalf("%d runs were created, want 1 (the retry after the lost answer started another)", n)
 	}
+}
+
+// replayStatement replays a SQL recipe. flowbricks answers the first attempt 502 (Databricks
+// answered 500 before it executed anything), so the recipe's retry policy must send it again. The
+// workflow's final answer must carry rows with every field the recipe's loop reads, and one more
+// attempt of the action — the platform retrying after losing flowbricks' answer — must answer the
+// same statement: one statement executed for the whole action (docs/sql.md, Retries).
+func replayStatement(t *testing.T, p *platform, recipe recipes.Recipe) {
+	t.Helper()
+	first, final := p.runWorkflow(t, recipe, fakeworkspace.Fault{Path: fakeworkspace.PathStatements, Status: 500, Count: 1})
+	var st struct {
+		StatementID   string           `json:"statement_id"`
+		Succeeded     bool             `json:"succeeded"`
+		TotalRowCount int              `json:"total_row_count"`
+		Rows          []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(final.body, &st); err != nil || final.status != http.StatusOK || !st.Succeeded {
+		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
+	}
+	if st.StatementID == "" || st.StatementID != first.json["statement_id"] {
+		t.Fatalf("the final answer is about statement %q, the first about %v", st.StatementID, first.json["statement_id"])
+	}
+	if len(st.Rows) == 0 || len(st.Rows) != st.TotalRowCount {
+		t.Fatalf("%d rows of %d: the recipe's loop reads one chunk, and this result must fit in it: %s", len(st.Rows), st.TotalRowCount, final.body)
+	}
+	for i, row := range st.Rows {
+		for _, f := range recipe.Rows.Fields {
+			if row[f] == nil {
+				t.Errorf("rows[%d] has no %s, which %s reads: %v", i, f, recipe.Rows.Loop, row)
+			}
+		}
+	}
+
+	again := p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
+	if again.status != http.StatusOK || again.json["statement_id"] != st.StatementID {
+		t.Fatalf("another attempt of %s: %d %s, want statement %s again", recipe.Action, again.status, again.body, st.StatementID)
+	}
+	if n := len(p.s.Workspace.Statements()); n != 1 {
+		t.Fatalf("%d statements were executed, want 1", n)
+	}
+}
+
+// runWorkflow makes the recipe's main call while Databricks answers it once with fault, which the
+// recipe's retry policy must overcome, then waits as the workflow does (the asynchronous pattern
+// or its own loop). It returns the main call's answer and the workflow's final one.
+func (p *platform) runWorkflow(t *testing.T, recipe recipes.Recipe, fault fakeworkspace.Fault) (first, final response) {
+	t.Helper()
+	if err := p.s.Workspace.InjectFault(fault); err != nil {
+		t.Fatal(err)
+	}
+	first = p.send(t, recipe.AuthKind, recipe.Action, recipe.RetryCount, recipe.Method, recipe.URI, recipe.Headers, string(recipe.Body))
+	if p.retried == 0 {
+		t.Fatalf("the failed call was not retried: %d %s", first.status, first.body)
+	}
+	if recipe.AsyncPattern {
+		return first, p.followAsync(t, recipe, first)
+	}
+	return first, p.pollLoop(t, recipe, first)
 }
 
 func pollURI(r recipes.Recipe) string {
@@ -310,24 +360,34 @@ func (p *platform) followAsync(t *testing.T, recipe recipes.Recipe, r response) 
 	return r
 }
 
-// pollLoop is a workflow's own Until loop: Wait, GET the run, until the recipe's field is true.
+// pollLoop is a workflow's own Until loop: Wait, GET the run or statement, until the recipe's
+// field is true.
 func (p *platform) pollLoop(t *testing.T, recipe recipes.Recipe, first response) response {
 	t.Helper()
 	if recipe.Poll == nil {
 		t.Fatal("the asynchronous pattern is off and the workflow does not poll")
 	}
 	if first.status != http.StatusOK {
-		t.Fatalf("run-now answered %d; without the asynchronous pattern the workflow takes that as the result: %s", first.status, first.body)
+		t.Fatalf("%s answered %d; without the asynchronous pattern the workflow takes that as the result: %s", recipe.Action, first.status, first.body)
 	}
-	runID := decodeRun(t, first).RunID
 	poll := recipe.Poll
+	var id string
+	switch v := first.json[poll.IDField].(type) {
+	case float64: // a run id
+		id = strconv.FormatFloat(v, 'f', 0, 64)
+	case string: // a statement id
+		id = v
+	}
+	if id == "" {
+		t.Fatalf("the first answer has no %s: %s", poll.IDField, first.body)
+	}
 	ctx := testContext(t)
 	for i := 0; poll.MaxPolls == 0 || i < poll.MaxPolls; i++ {
 		if ctx.Err() != nil {
 			break
 		}
 		p.s.Clock.Advance(poll.Interval) // the loop's Wait, on the workspace's clock
-		uri := strings.ReplaceAll(poll.URI, "{run_id}", strconv.FormatInt(runID, 10))
+		uri := strings.ReplaceAll(poll.URI, "{"+poll.IDField+"}", url.PathEscape(id))
 		r := p.send(t, poll.AuthKind, poll.Action, recipe.RetryCount, poll.Method, uri, poll.Headers, "")
 		if r.status != http.StatusOK {
 			t.Fatalf("poll %d failed the loop: %d %s", i+1, r.status, r.body)
