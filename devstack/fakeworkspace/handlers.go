@@ -280,6 +280,10 @@ func (s *Server) runsGet(c *call) {
 	if !ok {
 		return
 	}
+	history, ok := c.queryBool("include_history") // "Whether to include the repair history in the response."
+	if !ok {
+		return
+	}
 	base := s.baseURL(c.r)
 	s.mu.Lock()
 	r, k, found := s.lookupRun(id)
@@ -298,6 +302,9 @@ func (s *Server) runsGet(c *call) {
 	var out runJSON
 	if k < 0 {
 		out = s.runJSON(r, now, base)
+		if history {
+			out.RepairHistory = s.repairHistory(r, now)
+		}
 	} else {
 		out = s.taskMetadataJSON(r, k, now, base)
 	}
@@ -387,7 +394,12 @@ func (s *Server) runsCancel(c *call) {
 		c.deniedRun(r.job.JobID)
 		return
 	}
-	r.cancel(s.now().UnixMilli(), c.name) // a run that is already terminating or done: no-op
+	if r.parent != nil { // a task run of a repair
+		r = r.parent
+	}
+	// The run's latest attempt is the one that can still be active; one that is already terminating or
+	// done: no-op.
+	r.current().cancel(s.now().UnixMilli(), c.name)
 	s.mu.Unlock()
 	writeJSON(c.w, http.StatusOK, struct{}{})
 }
@@ -520,14 +532,9 @@ func (s *Server) jobsList(c *call) {
 		c.badRequest("Invalid offset %d: the offset must be greater than or equal to 0.", offset)
 		return
 	}
-	expand := false
-	if v := q.Get("expand_tasks"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			c.badRequest("Invalid value for parameter expand_tasks: '%s' is not a boolean.", v)
-			return
-		}
-		expand = b
+	expand, ok := c.queryBool("expand_tasks")
+	if !ok {
+		return
 	}
 	name := q.Get("name")
 	var visible []*job
