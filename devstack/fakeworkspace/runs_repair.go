@@ -1,8 +1,8 @@
 package fakeworkspace
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 )
@@ -33,22 +33,7 @@ type repairRequest struct {
 	RerunDependentTasks bool     `json:"rerun_dependent_tasks"`
 	// The parameters of the repair attempt: what a field sets replaces the run's value, what it leaves
 	// out keeps it. job_parameters override one name at a time, as in run-now.
-	JobParameters     map[string]string `json:"job_parameters"`
-	NotebookParams    map[string]string `json:"notebook_params"`
-	PythonParams      []string          `json:"python_params"`
-	PythonNamedParams map[string]string `json:"python_named_params"`
-	JarParams         []string          `json:"jar_params"`
-	SQLParams         map[string]string `json:"sql_params"`
-	SparkSubmitParams []string          `json:"spark_submit_params"`
-	DbtCommands       []string          `json:"dbt_commands"`
-}
-
-func (q repairRequest) params() runParams {
-	return runParams{
-		JobParameters: q.JobParameters, NotebookParams: q.NotebookParams, PythonParams: q.PythonParams,
-		PythonNamedParams: q.PythonNamedParams, JarParams: q.JarParams, SQLParams: q.SQLParams,
-		SparkSubmitParams: q.SparkSubmitParams, DbtCommands: q.DbtCommands,
-	}
+	runParams
 }
 
 type repairResponse struct {
@@ -130,8 +115,8 @@ func (s *Server) repair(c *call, req repairRequest) (id int64, refuse func()) {
 	case len(req.RerunTasks) == 0 && !req.RerunAllFailedTasks:
 		return 0, bad("Either rerun_tasks or rerun_all_failed_tasks must be specified.") // our words
 	}
-	if b, _ := json.Marshal(req.JobParameters); len(b) > maxParamBytes {
-		return 0, bad("The size of job_parameters exceeds the limit of %d bytes.", maxParamBytes)
+	if msg := req.problem(); msg != "" { // RepairRun documents run-now's limits on each parameter
+		return 0, bad("%s", msg)
 	}
 
 	latestTasks := r.latestTasks(len(r.repairs))
@@ -181,7 +166,7 @@ func (s *Server) repair(c *call, req repairRequest) (id int64, refuse func()) {
 
 	a := &run{
 		id: r.id, job: j, created: now, creator: c.name, parent: r,
-		params:  cur.params.with(req.params()),
+		params:  cur.params.with(req.runParams),
 		started: true, start: now, // a repair neither queues nor takes a slot (see above)
 		blocked: map[int]bool{},
 	}
@@ -210,37 +195,36 @@ func (s *Server) repair(c *call, req repairRequest) (id int64, refuse func()) {
 // with is p with the parameters a repair sets.
 func (p runParams) with(o runParams) runParams {
 	if o.JobParameters != nil {
-		m := make(map[string]string, len(p.JobParameters)+len(o.JobParameters))
-		for k, v := range p.JobParameters {
-			m[k] = v
+		m := maps.Clone(p.JobParameters)
+		if m == nil {
+			m = make(map[string]string, len(o.JobParameters))
 		}
-		for k, v := range o.JobParameters {
-			m[k] = v
-		}
+		maps.Copy(m, o.JobParameters)
 		p.JobParameters = m
 	}
-	if o.NotebookParams != nil {
-		p.NotebookParams = o.NotebookParams
-	}
-	if o.PythonParams != nil {
-		p.PythonParams = o.PythonParams
-	}
-	if o.PythonNamedParams != nil {
-		p.PythonNamedParams = o.PythonNamedParams
-	}
-	if o.JarParams != nil {
-		p.JarParams = o.JarParams
-	}
-	if o.SQLParams != nil {
-		p.SQLParams = o.SQLParams
-	}
-	if o.SparkSubmitParams != nil {
-		p.SparkSubmitParams = o.SparkSubmitParams
-	}
-	if o.DbtCommands != nil {
-		p.DbtCommands = o.DbtCommands
-	}
+	p.NotebookParams = orMap(o.NotebookParams, p.NotebookParams)
+	p.PythonNamedParams = orMap(o.PythonNamedParams, p.PythonNamedParams)
+	p.SQLParams = orMap(o.SQLParams, p.SQLParams)
+	p.PythonParams = orList(o.PythonParams, p.PythonParams)
+	p.JarParams = orList(o.JarParams, p.JarParams)
+	p.SparkSubmitParams = orList(o.SparkSubmitParams, p.SparkSubmitParams)
+	p.DbtCommands = orList(o.DbtCommands, p.DbtCommands)
 	return p
+}
+
+// orMap and orList are set when it was sent (not nil), else old.
+func orMap(set, old map[string]string) map[string]string {
+	if set != nil {
+		return set
+	}
+	return old
+}
+
+func orList(set, old []string) []string {
+	if set != nil {
+		return set
+	}
+	return old
 }
 
 // attempts are the job run's original attempt and its repairs, oldest first.
@@ -319,9 +303,7 @@ func (r *run) outcomeThrough(i int, now int64) (string, terminationJSON) {
 // result and end time of the latest attempt, the task runs of every attempt, the latest parameters.
 func (s *Server) repairedView(out *runJSON, r *run, now int64, base string) {
 	cur := r.current()
-	lc := cur.lifecycle(now)
-	out.State = stateJSON{LifeCycleState: lc}
-	out.Status = statusJSON{State: statusOf(lc)}
+	out.State, out.Status, out.EndTime = r.attemptState(len(r.repairs), now)
 	out.JobParameters = jobParameters(r.job, cur.params.JobParameters)
 	out.OverridingParameters = cur.params.overriding()
 	// Every attempt's task runs, oldest first: the service lists one entry per attempt and keeps them
@@ -338,22 +320,6 @@ func (s *Server) repairedView(out *runJSON, r *run, now int64, base string) {
 		out.ExecutionDuration = clampSpan(cur.runningAt(), ts, now)
 		out.CleanupDuration = clampSpan(ts, end, now)
 	}
-	out.EndTime = 0
-	switch lc {
-	case "PENDING":
-		out.State.StateMessage = "Waiting for cluster"
-	case "RUNNING":
-		out.State.StateMessage = "In run"
-	case "TERMINATING", "TERMINATED":
-		result, term := r.outcomeThrough(len(r.repairs), now)
-		out.State.StateMessage = term.Message
-		out.Status.TerminationDetails = &term
-		out.State.UserCancelledOrTimedout = cur.canceled
-		if isTerminal(lc) {
-			out.State.ResultState = result
-			out.EndTime = cur.endAt()
-		}
-	}
 	out.RunDuration = now - r.created
 	if out.EndTime > 0 {
 		out.RunDuration = out.EndTime - r.created
@@ -365,32 +331,34 @@ func (s *Server) repairedView(out *runJSON, r *run, now int64, base string) {
 func (s *Server) repairHistory(r *run, now int64) []repairHistoryJSON {
 	var out []repairHistoryJSON
 	for i, a := range r.attempts() {
-		lc := a.lifecycle(now)
-		item := repairHistoryJSON{
-			Type: "ORIGINAL", StartTime: a.created,
-			State:      stateJSON{LifeCycleState: lc},
-			Status:     statusJSON{State: statusOf(lc)},
-			TaskRunIDs: slices.Clone(a.taskRunIDs),
-		}
+		item := repairHistoryJSON{Type: "ORIGINAL", StartTime: a.created, TaskRunIDs: slices.Clone(a.taskRunIDs)}
 		if i > 0 {
 			item.Type, item.ID = "REPAIR", r.repairs[i-1].id
 		}
-		switch lc {
-		case "PENDING":
-			item.State.StateMessage = "Waiting for cluster"
-		case "RUNNING":
-			item.State.StateMessage = "In run"
-		case "TERMINATING", "TERMINATED", "SKIPPED":
-			result, term := r.outcomeThrough(i, now)
-			item.State.StateMessage = term.Message
-			item.Status.TerminationDetails = &term
-			item.State.UserCancelledOrTimedout = a.canceled
-			if isTerminal(lc) {
-				item.State.ResultState = result
-				item.EndTime = a.endAt()
-			}
-		}
+		item.State, item.Status, item.EndTime = r.attemptState(i, now)
 		out = append(out, item)
 	}
 	return out
+}
+
+// attemptState is the job run's state, status and end time (0 until it ends) during and after attempt i.
+func (r *run) attemptState(i int, now int64) (stateJSON, statusJSON, int64) {
+	a := r.attempts()[i]
+	lc := a.lifecycle(now)
+	state, status, end := stateJSON{LifeCycleState: lc}, statusJSON{State: statusOf(lc)}, int64(0)
+	switch lc {
+	case "PENDING":
+		state.StateMessage = "Waiting for cluster"
+	case "RUNNING":
+		state.StateMessage = "In run"
+	case "TERMINATING", "TERMINATED", "SKIPPED":
+		result, term := r.outcomeThrough(i, now)
+		state.StateMessage = term.Message
+		status.TerminationDetails = &term
+		state.UserCancelledOrTimedout = a.canceled
+		if isTerminal(lc) {
+			state.ResultState, end = result, a.endAt()
+		}
+	}
+	return state, status, end
 }
