@@ -161,8 +161,8 @@ type Job struct {
 	// the ACL, else the first admin.
 	Creator string `json:"creator_user_name,omitempty"`
 	// ACL maps a principal (UPN or application id, case-insensitive, or the group "users") to CAN_VIEW,
-	// CAN_MANAGE_RUN, IS_OWNER or CAN_MANAGE. run-now and cancel need CAN_MANAGE_RUN or higher;
-	// get, list, runs/get and runs/get-output need CAN_VIEW or higher.
+	// CAN_MANAGE_RUN, IS_OWNER or CAN_MANAGE. run-now, cancel and repair need CAN_MANAGE_RUN or higher;
+	// get, list, runs/get, runs/get-output and runs/list need CAN_VIEW or higher.
 	ACL map[string]string `json:"acl"`
 	// Tasks: one task is a single-task job. At most 100 (the fake does not page task arrays).
 	Tasks []Task `json:"tasks"`
@@ -186,11 +186,23 @@ type Task struct {
 	DependsOn []string `json:"depends_on,omitempty"`
 	// Result is the final result_state of the task: SUCCESS (default) or FAILED.
 	Result string `json:"result"`
+	// FailAttempts makes the task fail on its first FailAttempts attempts (attempt_number 0 is the run's
+	// first attempt, each repair that reruns the task adds one) and end with Result afterwards: a flaky
+	// task that a repair fixes.
+	FailAttempts int `json:"fail_attempts,omitempty"`
 	// NotebookOutput is the dbutils.notebook.exit value of a successful run of the task.
 	NotebookOutput string `json:"notebook_output,omitempty"`
 	// Error and ErrorTrace are what get-output reports for a failed run of the task.
 	Error      string `json:"error,omitempty"`
 	ErrorTrace string `json:"error_trace,omitempty"`
+}
+
+// resultOn is how the task's attempt number attempt ends.
+func (t Task) resultOn(attempt int) string {
+	if attempt < t.FailAttempts {
+		return ResultFailed
+	}
+	return t.Result
 }
 
 // Task results a fixture may choose.
@@ -328,6 +340,9 @@ func (j *job) planTasks() error {
 		case ResultSuccess, ResultFailed:
 		default:
 			return fmt.Errorf("fakeworkspace: job %d task %q: result must be SUCCESS or FAILED, got %q", j.JobID, t.TaskKey, t.Result)
+		}
+		if t.FailAttempts < 0 {
+			return fmt.Errorf("fakeworkspace: job %d task %q: fail_attempts must be >= 0, got %d", j.JobID, t.TaskKey, t.FailAttempts)
 		}
 	}
 	for _, t := range j.Tasks {

@@ -34,7 +34,9 @@ func (c *call) malformed(err error) {
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("expected %s for field '%s'", te.Type, te.Field)
+		// The run parameters are top-level JSON fields of run-now and repair; Go names them through the
+		// embedded runParams.
+		return fmt.Sprintf("expected %s for field '%s'", te.Type, strings.TrimPrefix(te.Field, "runParams."))
 	}
 	return "failed to parse the request body"
 }
@@ -82,18 +84,11 @@ func (c *call) queryInt(name string) (int64, bool) {
 // ---- run-now ----
 
 type runNowRequest struct {
-	JobID             int64             `json:"job_id"`
-	IdempotencyToken  string            `json:"idempotency_token"`
-	JobParameters     map[string]string `json:"job_parameters"`
-	NotebookParams    map[string]string `json:"notebook_params"`
-	PythonParams      []string          `json:"python_params"`
-	PythonNamedParams map[string]string `json:"python_named_params"`
-	JarParams         []string          `json:"jar_params"`
-	SQLParams         map[string]string `json:"sql_params"`
-	SparkSubmitParams []string          `json:"spark_submit_params"`
-	DbtCommands       []string          `json:"dbt_commands"`
-	Only              []string          `json:"only"`
-	Queue             *struct {
+	JobID            int64  `json:"job_id"`
+	IdempotencyToken string `json:"idempotency_token"`
+	runParams
+	Only  []string `json:"only"`
+	Queue *struct {
 		Enabled bool `json:"enabled"`
 	} `json:"queue"`
 }
@@ -121,31 +116,9 @@ func (s *Server) runNow(c *call) {
 		c.deniedRun(j.JobID)
 		return
 	}
-	if len(req.NotebookParams) > 0 && len(req.JarParams) > 0 {
-		c.badRequest("notebook_params cannot be specified in conjunction with jar_params.")
+	if msg := req.problem(); msg != "" {
+		c.badRequest("%s", msg)
 		return
-	}
-	for _, p := range []struct {
-		name string
-		v    any
-	}{
-		{"job_parameters", req.JobParameters}, {"notebook_params", req.NotebookParams},
-		{"python_params", req.PythonParams}, {"python_named_params", req.PythonNamedParams},
-		{"jar_params", req.JarParams}, {"sql_params", req.SQLParams},
-		{"spark_submit_params", req.SparkSubmitParams},
-	} {
-		if b, _ := json.Marshal(p.v); len(b) > maxParamBytes {
-			c.badRequest("The size of %s exceeds the limit of %d bytes.", p.name, maxParamBytes)
-			return
-		}
-	}
-	for _, list := range [][]string{req.PythonParams, req.SparkSubmitParams} {
-		for _, v := range list {
-			if !isASCII(v) {
-				c.badRequest("python_params and spark_submit_params must contain only ASCII characters.")
-				return
-			}
-		}
 	}
 	selected, bad := j.selectTasks(req.Only)
 	if bad != "" {
@@ -176,11 +149,7 @@ func (s *Server) runNow(c *call) {
 		created: now,
 		creator: c.name,
 		queue:   req.Queue == nil || req.Queue.Enabled, // Jobs API 2.2 queues by default
-		params: runParams{
-			JobParameters: req.JobParameters, NotebookParams: req.NotebookParams, PythonParams: req.PythonParams,
-			PythonNamedParams: req.PythonNamedParams, JarParams: req.JarParams, SQLParams: req.SQLParams,
-			SparkSubmitParams: req.SparkSubmitParams, DbtCommands: req.DbtCommands,
-		},
+		params:  req.runParams,
 	}
 	r.plan(selected)
 	r.taskRunIDs = make([]int64, len(r.tasks))
@@ -197,6 +166,34 @@ func (s *Server) runNow(c *call) {
 	s.stats.RunsCreated++
 	s.mu.Unlock()
 	writeJSON(c.w, http.StatusOK, runNowResponse{RunID: r.id, NumberInJob: r.id})
+}
+
+// problem says what Databricks refuses in run parameters (run-now's and repair's), "" when nothing.
+func (p runParams) problem() string {
+	if len(p.NotebookParams) > 0 && len(p.JarParams) > 0 {
+		return "notebook_params cannot be specified in conjunction with jar_params."
+	}
+	for _, f := range []struct {
+		name string
+		v    any
+	}{
+		{"job_parameters", p.JobParameters}, {"notebook_params", p.NotebookParams},
+		{"python_params", p.PythonParams}, {"python_named_params", p.PythonNamedParams},
+		{"jar_params", p.JarParams}, {"sql_params", p.SQLParams},
+		{"spark_submit_params", p.SparkSubmitParams},
+	} {
+		if b, _ := json.Marshal(f.v); len(b) > maxParamBytes {
+			return fmt.Sprintf("The size of %s exceeds the limit of %d bytes.", f.name, maxParamBytes)
+		}
+	}
+	for _, list := range [][]string{p.PythonParams, p.SparkSubmitParams} {
+		for _, v := range list {
+			if !isASCII(v) {
+				return "python_params and spark_submit_params must contain only ASCII characters."
+			}
+		}
+	}
+	return ""
 }
 
 func isASCII(v string) bool {
@@ -280,6 +277,10 @@ func (s *Server) runsGet(c *call) {
 	if !ok {
 		return
 	}
+	history, ok := c.queryBool("include_history") // "Whether to include the repair history in the response."
+	if !ok {
+		return
+	}
 	base := s.baseURL(c.r)
 	s.mu.Lock()
 	r, k, found := s.lookupRun(id)
@@ -298,6 +299,9 @@ func (s *Server) runsGet(c *call) {
 	var out runJSON
 	if k < 0 {
 		out = s.runJSON(r, now, base)
+		if history {
+			out.RepairHistory = s.repairHistory(r, now)
+		}
 	} else {
 		out = s.taskMetadataJSON(r, k, now, base)
 	}
@@ -387,7 +391,12 @@ func (s *Server) runsCancel(c *call) {
 		c.deniedRun(r.job.JobID)
 		return
 	}
-	r.cancel(s.now().UnixMilli(), c.name) // a run that is already terminating or done: no-op
+	if r.parent != nil { // a task run of a repair
+		r = r.parent
+	}
+	// The run's latest attempt is the one that can still be active; one that is already terminating or
+	// done: no-op.
+	r.current().cancel(s.now().UnixMilli(), c.name)
 	s.mu.Unlock()
 	writeJSON(c.w, http.StatusOK, struct{}{})
 }
@@ -520,14 +529,9 @@ func (s *Server) jobsList(c *call) {
 		c.badRequest("Invalid offset %d: the offset must be greater than or equal to 0.", offset)
 		return
 	}
-	expand := false
-	if v := q.Get("expand_tasks"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			c.badRequest("Invalid value for parameter expand_tasks: '%s' is not a boolean.", v)
-			return
-		}
-		expand = b
+	expand, ok := c.queryBool("expand_tasks")
+	if !ok {
+		return
 	}
 	name := q.Get("name")
 	var visible []*job

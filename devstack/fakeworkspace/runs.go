@@ -46,6 +46,15 @@ type run struct {
 	canceled   bool
 	cancelAt   int64
 	canceledBy string
+
+	// Repairs (runs_repair.go). A repair is an attempt: a run value of its own that shares the job run's
+	// id and plans only the tasks it reruns; parent links it back to the job run, whose repairs lists
+	// them oldest first. attemptNo is each planned task's attempt_number (nil = 0 for all), blocked the
+	// job task indices outside the plan whose latest attempt did not succeed.
+	parent    *run
+	repairs   []*repair
+	attemptNo []int
+	blocked   map[int]bool
 }
 
 type runParams struct {
@@ -61,7 +70,9 @@ type runParams struct {
 
 // plan decides which tasks run, when (relative to the start of RUNNING) and how they end. Tasks run in
 // dependency levels of the selected sub-graph that share the job's RunningMs equally; a dependency that
-// was not selected (run-now "only") counts as satisfied, as in Databricks.
+// was not selected (run-now "only") counts as satisfied, as in Databricks, unless it is in r.blocked (a
+// repair that reruns a task but not its unsuccessful upstream task): then the task is UPSTREAM_FAILED as
+// soon as the attempt starts running. Each task ends as its attempt number says (Task.FailAttempts).
 func (r *run) plan(selected []int) {
 	j := r.job
 	sel := make(map[int]int, len(selected)) // job task index → position in r.tasks
@@ -95,6 +106,9 @@ func (r *run) plan(selected []int) {
 		for _, d := range j.Tasks[i].DependsOn {
 			dk, ok := sel[j.byKey[d]]
 			if !ok {
+				if r.blocked[j.byKey[d]] {
+					skip = 0
+				}
 				continue
 			}
 			switch r.outcome[dk] {
@@ -109,7 +123,7 @@ func (r *run) plan(selected []int) {
 			r.tStart[k], r.tEnd[k] = -1, -1 // skip is some failed task's end, so runningDur already covers it
 			continue
 		}
-		r.outcome[k] = j.Tasks[i].Result
+		r.outcome[k] = j.Tasks[i].resultOn(r.attempt(k))
 		r.tStart[k], r.tEnd[k] = bound(lvl[k]), bound(lvl[k]+1)
 		r.runningDur = max(r.runningDur, r.tEnd[k])
 		if r.outcome[k] == outcomeFailed && (r.failed < 0 || r.tEnd[k] < r.tEnd[r.failed] ||
@@ -117,6 +131,15 @@ func (r *run) plan(selected []int) {
 			r.failed = k
 		}
 	}
+}
+
+// attempt is the attempt_number of planned task k: 0 in the run's first attempt, one more in each repair
+// that reruns the task.
+func (r *run) attempt(k int) int {
+	if r.attemptNo == nil {
+		return 0
+	}
+	return r.attemptNo[k]
 }
 
 func (r *run) singleTask() bool { return len(r.job.Tasks) == 1 }
@@ -362,6 +385,8 @@ type runJSON struct {
 	RunPageURL           string          `json:"run_page_url"`
 	RunType              string          `json:"run_type"`
 	AttemptNumber        int             `json:"attempt_number"`
+	// RepairHistory is only sent by runs/get with include_history=true (runs_repair.go).
+	RepairHistory []repairHistoryJSON `json:"repair_history,omitempty"`
 }
 
 // clampSpan is how much of [from, to) has elapsed at now.
@@ -487,6 +512,7 @@ func (s *Server) taskRunJSON(r *run, k int, now int64, base string) taskRunJSON 
 		SetupDuration:     v.setup,
 		ExecutionDuration: v.exec,
 		EndTime:           v.end,
+		AttemptNumber:     r.attempt(k),
 	}
 	for _, d := range t.DependsOn {
 		out.DependsOn = append(out.DependsOn, taskDepJSON{TaskKey: d})
@@ -601,6 +627,9 @@ func (s *Server) runJSON(r *run, now int64, base string) runJSON {
 			out.State.ResultState = r.resultState()
 		}
 	}
+	if len(r.repairs) > 0 {
+		s.repairedView(&out, r, now, base)
+	}
 	return out
 }
 
@@ -625,18 +654,23 @@ func (r *run) termination() terminationJSON {
 		return terminationJSON{Code: "USER_CANCELED", Type: "SUCCESS",
 			Message: fmt.Sprintf("Run was cancelled by %s.", r.canceledBy)}
 	case r.failed >= 0:
-		t := j.Tasks[r.tasks[r.failed]]
-		// Like Databricks, the run only says which task failed; the error itself is in that task's get-output.
-		msg := fmt.Sprintf("Task %s failed with message: %s.", t.TaskKey, workloadFailed)
+		skipped := false
 		for k := range r.tasks {
-			if r.outcome[k] == outcomeUpstreamFailed {
-				msg += " This caused all downstream tasks to get skipped."
-				break
-			}
+			skipped = skipped || r.outcome[k] == outcomeUpstreamFailed
 		}
-		return terminationJSON{Code: "RUN_EXECUTION_ERROR", Type: "CLIENT_ERROR", Message: msg}
+		return failedTermination(j.Tasks[r.tasks[r.failed]].TaskKey, skipped)
 	}
 	return terminationJSON{Code: "SUCCESS", Type: "SUCCESS", Message: ""}
+}
+
+// failedTermination is the termination of a run that taskKey failed. Like Databricks, the run only says
+// which task failed; the error itself is in that task's get-output.
+func failedTermination(taskKey string, downstreamSkipped bool) terminationJSON {
+	msg := fmt.Sprintf("Task %s failed with message: %s.", taskKey, workloadFailed)
+	if downstreamSkipped {
+		msg += " This caused all downstream tasks to get skipped."
+	}
+	return terminationJSON{Code: "RUN_EXECUTION_ERROR", Type: "CLIENT_ERROR", Message: msg}
 }
 
 // workloadFailed is Databricks' state message for a task whose code failed.

@@ -3,7 +3,9 @@
 // databricks-sdk-go v0.175.0 relies on: the endpoints, query parameters and JSON fields the SDK uses;
 // Databricks' error bodies and status codes (including the Jetty HTML 403 for principals that are not in
 // the workspace); per-job and per-warehouse ACLs; runs that move QUEUED → PENDING → RUNNING →
-// TERMINATING → TERMINATED and statements that move PENDING → RUNNING → SUCCEEDED/FAILED/CANCELED →
+// TERMINATING → TERMINATED, are listed with runs/list's filters and page tokens and are repaired with
+// runs/repair (a repair history, new task runs, tasks that fail only on their first attempts), and
+// statements that move PENDING → RUNNING → SUCCEEDED/FAILED/CANCELED →
 // CLOSED on an injectable clock; idempotency tokens; and fault injection (429, 5xx, latency, lost
 // responses) with counters. Statements run as real SQL on an embedded SQLite database holding the
 // fixture's Unity Catalog tables, with the caller's SELECT grants checked before they run. It is used by
@@ -38,6 +40,8 @@ const (
 	PathRunsGet       = "/api/2.2/jobs/runs/get"
 	PathRunsGetOutput = "/api/2.2/jobs/runs/get-output"
 	PathRunsCancel    = "/api/2.2/jobs/runs/cancel"
+	PathRunsList      = "/api/2.2/jobs/runs/list"
+	PathRunsRepair    = "/api/2.2/jobs/runs/repair"
 	PathJobsList      = "/api/2.2/jobs/list"
 	PathJobsGet       = "/api/2.2/jobs/get"
 	// PathWellKnown is the SDK's host-metadata discovery document. The fake answers 404 and counts the
@@ -60,6 +64,8 @@ type Stats struct {
 	RunsGet          int64 `json:"runs_get"`
 	RunsGetOutput    int64 `json:"runs_get_output"`
 	RunsCancel       int64 `json:"runs_cancel"`
+	RunsList         int64 `json:"runs_list"`
+	RunsRepair       int64 `json:"runs_repair"`
 	JobsList         int64 `json:"jobs_list"`
 	JobsGet          int64 `json:"jobs_get"`
 	WellKnown        int64 `json:"well_known"`
@@ -76,6 +82,7 @@ type Stats struct {
 
 	RunsCreated       int64 `json:"runs_created"`       // new runs (not idempotent replays)
 	IdempotentReplays int64 `json:"idempotent_replays"` // run-now answered with an existing run
+	RepairsCreated    int64 `json:"repairs_created"`    // runs/repair calls that started a repair
 	FaultsServed      int64 `json:"faults_served"`      // requests an injected fault applied to
 	Unauthorized      int64 `json:"unauthorized"`       // 401 answers
 	Forbidden         int64 `json:"forbidden"`          // 403 answers (not in workspace, no permission, token refused as expired)
@@ -341,6 +348,10 @@ func (s *Server) endpointCounter(path string) *int64 {
 		return &s.stats.RunsGetOutput
 	case PathRunsCancel:
 		return &s.stats.RunsCancel
+	case PathRunsList:
+		return &s.stats.RunsList
+	case PathRunsRepair:
+		return &s.stats.RunsRepair
 	case PathJobsList:
 		return &s.stats.JobsList
 	case PathJobsGet:
@@ -368,6 +379,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, reqID string) 
 		s.runsGetOutput(c)
 	case http.MethodPost + " " + PathRunsCancel:
 		s.runsCancel(c)
+	case http.MethodGet + " " + PathRunsList:
+		s.runsList(c)
+	case http.MethodPost + " " + PathRunsRepair:
+		s.runsRepair(c)
 	case http.MethodGet + " " + PathJobsList:
 		s.jobsList(c)
 	case http.MethodGet + " " + PathJobsGet:

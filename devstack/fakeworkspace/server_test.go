@@ -447,8 +447,8 @@ func TestExampleFixture(t *testing.T) {
 		t.Errorf("duplicate-name: %+v %v", dups, err)
 	}
 	all, err := h.jobs.ListAll(h.as("alice"), jobs.ListJobsRequest{Limit: 25})
-	if err != nil || len(all) != 6+30 {
-		t.Errorf("alice lists %d jobs (%v), want 36", len(all), err)
+	if err != nil || len(all) != 7+30 {
+		t.Errorf("alice lists %d jobs (%v), want 37", len(all), err)
 	}
 	if _, err := h.jobs.RunNow(h.as("bob"), jobs.RunNow{JobId: 101}); !errors.Is(err, apierr.ErrPermissionDenied) {
 		t.Errorf("bob runs 101: %v, want PERMISSION_DENIED", err)
