@@ -333,8 +333,12 @@ func (s *Stack) Close(ctx context.Context) error {
 		}
 		s.stop = nil
 	}
+	// The fakes are closed, not shut down: their clients (the handler, the host stand-in) have
+	// stopped, and Shutdown would wait up to 5 s for each connection that never carried a request
+	// (net/http closes a connection in StateNew only once it is 5 s old), which the handler's
+	// connection pool leaves behind after a burst of concurrent calls.
 	for _, srv := range s.servers {
-		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
 	}
