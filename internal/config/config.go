@@ -139,13 +139,14 @@ type Config struct {
 
 	PublicURL       string // "" = https://$WEBSITE_HOSTNAME; with neither, Location URLs are relative (PublicBase)
 	WebsiteHostname string
-	// Connector is what the served connector definition says about its publisher, and the host
-	// the connector is imported for (FLOWBRICKS_CONNECTOR_*; connector.go).
-	Connector Connector
 	PollInterval    time.Duration
 	// UpstreamTimeout is the deadline of each Databricks call, retries included
 	// (FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS, default DefaultUpstreamTimeout).
 	UpstreamTimeout time.Duration
+
+	// Connector is what the served connector definition says about its publisher, and the host
+	// the connector is imported for (FLOWBRICKS_CONNECTOR_*; connector.go).
+	Connector Connector
 
 	LogLevel  string // trace|debug|info|warn|error
 	LogFormat string // json|console
