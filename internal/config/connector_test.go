@@ -82,31 +82,6 @@ func TestTheConnectorsHostMustBeWhereLocationPoints(t *testing.T) {
 	}
 }
 
-func TestConnectorSettingsRejectNamingTheVariable(t *testing.T) {
-	tests := []struct {
-		env  map[string]string
-		name string
-	}{
-		{map[string]string{EnvConnectorHost: "https://fb.contoso.example"}, EnvConnectorHost},
-		{map[string]string{EnvConnectorHost: "fb.contoso.example/api"}, EnvConnectorHost},
-		{map[string]string{EnvConnectorHost: "user@fb.contoso.example"}, EnvConnectorHost},
-		{map[string]string{EnvConnectorContactURL: "http://intranet.contoso.example"}, EnvConnectorContactURL},
-		{map[string]string{EnvConnectorContactURL: "intranet"}, EnvConnectorContactURL},
-		{map[string]string{EnvConnectorPrivacyURL: "/privacy"}, EnvConnectorPrivacyURL},
-		{map[string]string{EnvConnectorContactEmail: "Flow team <flows@contoso.example>"}, EnvConnectorContactEmail},
-		{map[string]string{EnvConnectorContactEmail: "flows"}, EnvConnectorContactEmail},
-	}
-	for _, tt := range tests {
-		t.Run(tt.env[tt.name], func(t *testing.T) {
-			_, err := Load(env(tt.env))
-			var cerr *Error
-			if !errors.As(err, &cerr) || cerr.Name != tt.name {
-				t.Fatalf("want an error naming %s, got %v", tt.name, err)
-			}
-		})
-	}
-}
-
 func TestPublicBase(t *testing.T) {
 	tests := []struct {
 		c    Config

@@ -14,6 +14,9 @@
 //	    as words (run_page_url → Run Page URL).
 //	  - visibility: its x-ms-visibility (important, advanced or internal).
 //
+// A field whose type is a Definition is a $ref, next to which Swagger 2.0 ignores every keyword:
+// the Definition gives its title and description, and tags on such a field are an error.
+//
 // Keywords that depend on the document rather than the type (a picker that calls another
 // operation) are given to New, keyed by the type and the JSON name.
 //
