@@ -133,8 +133,7 @@ func TestAPIPropertiesSignInWithEntraID(t *testing.T) {
 	t.Run("only what paconn accepts", func(t *testing.T) {
 		// paconn's apiProperties schema (microsoft/PowerPlatformConnectors,
 		// schemas/paconn-apiProperties.schema.json) allows exactly these keys under properties.
-		// stackOwner, which would block updates, is one it refuses.
-		allowed := []string{"iconBrandColor", "capabilities", "connectionParameters", "policyTemplateInstances"}
+		allowed := []string{"iconBrandColor", "publisher", "stackOwner", "capabilities", "connectionParameters", "policyTemplateInstances"}
 		props, _ := raw["properties"].(map[string]any)
 		for k := range props {
 			if !slices.Contains(allowed, k) {
@@ -150,6 +149,31 @@ func TestAPIPropertiesSignInWithEntraID(t *testing.T) {
 			t.Errorf("capabilities = %v, want actions", props["capabilities"])
 		}
 	})
+}
+
+// TestAPIPropertiesNameThePublisher: Microsoft's certified-connector template
+// (templates/certified-connectors/apiProperties.json) has publisher ("Name of company or
+// organization") and stackOwner ("Name of the owner of the service or product"). The committed
+// defaults name the flowbricks project; the import sets an organisation's own (docs/connector.md,
+// "Who stands behind the connector"), and paconn's limitation with stackOwner is documented there.
+func TestAPIPropertiesNameThePublisher(t *testing.T) {
+	var props struct {
+		Properties struct {
+			Publisher  *string `json:"publisher"`
+			StackOwner *string `json:"stackOwner"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(APIProperties(), &props); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]*string{"publisher": props.Properties.Publisher, "stackOwner": props.Properties.StackOwner} {
+		switch {
+		case v == nil:
+			t.Errorf("properties.%s is missing", name)
+		case *v != config.DefaultContactName:
+			t.Errorf("properties.%s = %q, want the default %q (the connector's contact name)", name, *v, config.DefaultContactName)
+		}
+	}
 }
 
 // brandColor parses iconBrandColor (#rrggbb).

@@ -38,17 +38,17 @@ type failedRun struct {
 type runOutput struct {
 	// Result is the notebook exit value of a single-task run ("" for multi-task runs: see Tasks).
 	Result     string          `json:"result" doc:"The notebook exit value of a single-task run; empty for multi-task runs (see tasks)."`
-	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"result parsed, when it is a JSON object or array."`
+	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"The result parsed, when it is a JSON object or array."`
 	Tasks      []taskOutput    `json:"tasks" doc:"The output of each task run."`
 	// Truncated is true when any task's result is not complete: cut by Databricks (5 MB) or by
 	// flowbricks' bound on the outputs of one run (databricks.MaxRunOutputBytes).
-	Truncated bool `json:"truncated" doc:"true when a task's result is incomplete (see the tasks' truncated)."`
+	Truncated bool `json:"truncated" doc:"True when a task's result is incomplete (see the tasks' truncated)."`
 }
 
 type taskOutput struct {
 	databricks.TaskOutput
 	// ResultJSON is Result parsed, when the notebook exited with JSON.
-	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"result parsed, when it is a JSON object or array."`
+	ResultJSON json.RawMessage `json:"result_json,omitempty" doc:"The result parsed, when it is a JSON object or array."`
 }
 
 // problemHandler is an HTTP handler that answers an error by returning it: ServeHTTP turns it
@@ -363,15 +363,7 @@ func (s *server) accepted(w http.ResponseWriter, r *http.Request, pathAndQuery s
 // It is never taken from the request: Host (or a forwarding header) is whatever the client sent,
 // and a 202's Location or the OpenAPI host built from it would send the flow — and the token it
 // polls with — to a host of the client's choosing.
-func (s *server) publicBase() string {
-	switch {
-	case s.Config.PublicURL != "":
-		return s.Config.PublicURL
-	case s.Config.WebsiteHostname != "":
-		return "https://" + s.Config.WebsiteHostname
-	}
-	return ""
-}
+func (s *server) publicBase() string { return s.Config.PublicBase() }
 
 // workspace picks the Databricks workspace a request names (?workspace=), "default" if none.
 // Only configured workspaces exist: a host is never taken from the request.

@@ -105,16 +105,20 @@ func (s *server) openAPIDocument() (obj, error) {
 	if scope == "" {
 		scope = config.DefaultScope
 	}
+	connector := s.Config.Connector.OrDefaults()
 	return obj{
 		"swagger": "2.0",
 		"info": obj{
 			"title":   "flowbricks",
 			"version": apiVersion,
-			"description": "Run Azure Databricks jobs and SQL statements from Power Automate, Power Apps and Logic Apps as the " +
-				"signed-in user. flowbricks validates the Microsoft Entra ID token of the connection, exchanges it On-Behalf-Of " +
-				"for an Azure Databricks token and calls the Jobs and SQL Statement Execution APIs: Databricks' own permissions " +
-				"and Unity Catalog's grants decide what each user may run or see. \"Run a job\" can wait for the run to finish " +
-				"(asynchronous pattern) and return the notebook result; \"Run a SQL statement\" returns typed rows.",
+			// Microsoft's string guidance: at most 500 characters, no "API", and no product the
+			// publisher does not own: Power Platform's, Azure's and Databricks' names stay out
+			// (docs/connector.md, "What makers read: the connector's strings").
+			"description": "Run jobs and SQL statements as the signed-in user and use their results in your flows. Every call acts " +
+				"with the permissions of the person who signed in to the connection, so each maker runs and sees only what the " +
+				"workspace already allows them. \"Run a job\" can wait until the run ends and return the notebook result; \"Run a " +
+				"SQL statement\" returns typed rows that need no parsing.",
+			"contact": contactOf(connector),
 		},
 		"basePath":    apiPrefix,
 		"consumes":    []string{"application/json"},
@@ -137,11 +141,27 @@ func (s *server) openAPIDocument() (obj, error) {
 			// A cheap call that proves the connection works end to end (token, exchange, workspace).
 			"testConnection": obj{"operationId": "ListJobs", "parameters": obj{"limit": 1}},
 		},
+		// The entries of Microsoft's certified-connector template (microsoft/PowerPlatformConnectors,
+		// templates/certified-connectors/apiDefinition.swagger.json); Categories from the
+		// certification article's list.
 		"x-ms-connector-metadata": []obj{
-			{"propertyName": "Website", "propertyValue": "https://github.com/flowbricks/flowbricks"},
+			{"propertyName": "Website", "propertyValue": website},
+			{"propertyName": "Privacy policy", "propertyValue": connector.PrivacyURL},
 			{"propertyName": "Categories", "propertyValue": "Data;IT Operations"},
 		},
 	}, nil
+}
+
+// website is the connector's Website: the flowbricks project, whoever runs the deployment.
+const website = "https://github.com/flowbricks/flowbricks"
+
+// contactOf is info.contact: who makers turn to about the connector (FLOWBRICKS_CONNECTOR_CONTACT_*).
+func contactOf(c config.Connector) obj {
+	contact := obj{"name": c.ContactName, "url": c.ContactURL}
+	if c.ContactEmail != "" {
+		contact["email"] = c.ContactEmail
+	}
+	return contact
 }
 
 // withPublicBase returns doc with the host, scheme and base path flows reach flowbricks at. doc

@@ -57,8 +57,8 @@ func getRunDoc() *opDoc {
 		Query:      []string{"wait", "include_output", "fail_on_run_failure", "workspace"},
 		Responses: append([]respDoc{
 			{Status: 200, Description: "The run's status (with wait=true: the run is over and succeeded, or fail_on_run_failure=false).", Schema: reflect.TypeFor[runStatus]()},
-			{Status: 202, Description: "wait=true and the run is not over yet: poll Location again after Retry-After seconds.", Schema: reflect.TypeFor[runStatus](), Headers: []string{"Location", "Retry-After"}},
-			{Status: 424, Description: "wait=true and the run ended without success (code run_failed).", Schema: reflect.TypeFor[failedRun]()},
+			{Status: 202, Description: "With wait=true, the run is not over yet: poll Location again after Retry-After seconds.", Schema: reflect.TypeFor[runStatus](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 424, Description: "With wait=true, the run ended without success (code run_failed).", Schema: reflect.TypeFor[failedRun]()},
 		}, problems(400, 401, 403, 404, 429, 502, 503)...),
 	}
 }
@@ -120,7 +120,7 @@ const rowsText = "rows is an array of objects keyed by column name, with typed v
 // statementQueryDocs are the statement operations' own words for the 202 pattern's parameters.
 func statementQueryDocs() map[string]obj {
 	return map[string]obj{
-		"wait": {"x-ms-summary": "Wait for completion",
+		"wait": {"x-ms-summary": "Wait for Completion",
 			"description": "Wait until the statement is over: 202 + Location while it runs (the platform polls), then 200, or 424 if it failed."},
 	}
 }
@@ -146,7 +146,7 @@ func runStatementDoc() *opDoc {
 		Body: reflect.TypeFor[sqlStatementRequest](),
 		Responses: append([]respDoc{
 			{Status: 200, Description: "The statement's status and first rows (without wait: whatever is ready after a few seconds; with wait: it is over and succeeded).", Schema: reflect.TypeFor[sqlStatement]()},
-			{Status: 202, Description: "wait=true and the statement is still running: poll Location (the platform does) after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 202, Description: "With wait=true, the statement is still running: poll Location (the platform does) after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
 			{Status: 424, Description: "With wait=true, the final answer when the statement ended without success (code statement_failed).", Schema: reflect.TypeFor[failedStatement]()},
 		}, sqlProblems(400, 401, 403, 404, 409, 413, 415, 429, 502, 503)...),
 	}
@@ -162,8 +162,8 @@ func getStatementDoc() *opDoc {
 		Params:     statementQueryDocs(),
 		Responses: append([]respDoc{
 			{Status: 200, Description: "The statement's status and the rows of the chunk (with wait=true: it is over and succeeded, or fail_on_failure=false).", Schema: reflect.TypeFor[sqlStatement]()},
-			{Status: 202, Description: "wait=true and the statement is still running: poll Location again after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
-			{Status: 424, Description: "wait=true and the statement ended without success (code statement_failed).", Schema: reflect.TypeFor[failedStatement]()},
+			{Status: 202, Description: "With wait=true, the statement is still running: poll Location again after Retry-After seconds.", Schema: reflect.TypeFor[sqlStatement](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 424, Description: "With wait=true, the statement ended without success (code statement_failed).", Schema: reflect.TypeFor[failedStatement]()},
 		}, sqlProblems(400, 401, 403, 404, 429, 502, 503)...),
 	}
 }
@@ -207,7 +207,7 @@ func sqlProblems(statuses ...int) []respDoc {
 		case 404:
 			out[i].Description = "No such statement (statement_not_found), named statement (statement_name_not_found) or SQL warehouse (warehouse_not_found) for this caller."
 		case 409:
-			out[i].Description = "warehouse_name matches several SQL warehouses (ambiguous_warehouse_name; detail lists their ids)."
+			out[i].Description = "The warehouse_name matches several SQL warehouses (ambiguous_warehouse_name; detail lists their ids)."
 		case 503:
 			out[i].Description = "Databricks or Entra ID is not answering (upstream_unavailable), or the same request is still being executed (request_in_progress); retry after Retry-After seconds."
 		}
@@ -231,7 +231,7 @@ func problems(statuses ...int) []respDoc {
 		case 404:
 			r.Description = "No such job (job_not_found) or run (run_not_found) for this caller."
 		case 409:
-			r.Description = "job_name matches several jobs (ambiguous_job_name; detail lists their ids), or the idempotency key already belongs to a run of another job (idempotency_conflict)."
+			r.Description = "The job_name matches several jobs (ambiguous_job_name; detail lists their ids), or the idempotency key already belongs to a run of another job (idempotency_conflict)."
 		case 413:
 			r.Description = "The body is too large (payload_too_large)."
 		case 415:
@@ -255,28 +255,28 @@ func problems(statuses ...int) []respDoc {
 // Parameters, by name. Each is a Swagger 2.0 parameter object without "in" and "name".
 func queryParameters() map[string]obj {
 	return map[string]obj{
-		"wait": {"type": "boolean", "default": false, "x-ms-summary": "Wait for completion", "x-ms-visibility": swagger.Important,
+		"wait": {"type": "boolean", "default": false, "x-ms-summary": "Wait for Completion", "x-ms-visibility": swagger.Important,
 			"description": "Wait until the run is over: 202 + Location while it runs (the platform polls), then 200, or 424 if it failed."},
-		"include_output": {"type": "boolean", "default": false, "x-ms-summary": "Include outputs", "x-ms-visibility": swagger.Important,
+		"include_output": {"type": "boolean", "default": false, "x-ms-summary": "Include Outputs", "x-ms-visibility": swagger.Important,
 			"description": "Add the tasks' outputs (notebook exit values, errors) to the answer once the run is over."},
-		"fail_on_run_failure": {"type": "boolean", "default": true, "x-ms-summary": "Fail when the run fails", "x-ms-visibility": swagger.Advanced,
+		"fail_on_run_failure": {"type": "boolean", "default": true, "x-ms-summary": "Fail When the Run Fails", "x-ms-visibility": swagger.Advanced,
 			"description": "With wait=true: answer 424 when the run ended without success (the step fails). false answers 200 and leaves the check to the flow (see succeeded)."},
 		"workspace": {"type": "string", "x-ms-summary": "Workspace", "x-ms-visibility": swagger.Advanced,
 			"description": "Name of a configured Databricks workspace (FLOWBRICKS_WORKSPACES); empty means the default workspace."},
-		"name": {"type": "string", "x-ms-summary": "Job name", "x-ms-visibility": swagger.Advanced,
+		"name": {"type": "string", "x-ms-summary": "Job Name", "x-ms-visibility": swagger.Advanced,
 			"description": "Only jobs with exactly this name (ignoring case)."},
 		"limit": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 1000, "x-ms-summary": "Limit", "x-ms-visibility": swagger.Advanced,
 			"description": "At most this many jobs (1 to 1000); without it, every job the caller can see, up to 1000."},
-		"fail_on_failure": {"type": "boolean", "default": true, "x-ms-summary": "Fail when the statement fails", "x-ms-visibility": swagger.Advanced,
+		"fail_on_failure": {"type": "boolean", "default": true, "x-ms-summary": "Fail When the Statement Fails", "x-ms-visibility": swagger.Advanced,
 			"description": "With wait=true: answer 424 when the statement ended without success (the step fails). false answers 200 and leaves the check to the flow (see succeeded and error)."},
-		"chunk_index": {"type": "integer", "format": "int32", "minimum": 0, "default": 0, "x-ms-summary": "Chunk index", "x-ms-visibility": swagger.Advanced,
+		"chunk_index": {"type": "integer", "format": "int32", "minimum": 0, "default": 0, "x-ms-summary": "Chunk Index", "x-ms-visibility": swagger.Advanced,
 			"description": "Which chunk of the result's rows to return, from 0 (see chunk_count and next)."},
 	}
 }
 
 func headerParameters() map[string]obj {
 	return map[string]obj{
-		"Idempotency-Key": {"type": "string", "maxLength": databricks.MaxIdempotencyToken, "x-ms-summary": "Idempotency key", "x-ms-visibility": swagger.Advanced,
+		"Idempotency-Key": {"type": "string", "maxLength": databricks.MaxIdempotencyToken, "x-ms-summary": "Idempotency Key", "x-ms-visibility": swagger.Advanced,
 			"description": "Requests with the same key start one run only (at most 64 characters). Without it flowbricks derives one from the workflow run and action, so platform retries are safe anyway."},
 	}
 }
@@ -292,9 +292,11 @@ func pathParameters() map[string]obj {
 
 func responseHeaders() map[string]obj {
 	return map[string]obj{
-		"Location":         {"type": "string", "description": "Absolute URL to poll (GET) for the run's status; the platform follows it while the answer is 202."},
-		"Retry-After":      {"type": "integer", "description": "Seconds to wait before the next poll or retry."},
-		"WWW-Authenticate": {"type": "string", "description": "The Bearer challenge: error, error_description and, for interaction_required, the claims to request."},
+		"Location": {"type": "string", "x-ms-summary": "Location",
+			"description": "The absolute URL to poll (GET) for the status; the platform follows it while the answer is 202, with the connection's sign-in when it is on the connector's host."},
+		"Retry-After": {"type": "integer", "x-ms-summary": "Retry After", "description": "Seconds to wait before the next poll or retry."},
+		"WWW-Authenticate": {"type": "string", "x-ms-summary": "Authentication Challenge",
+			"description": "The Bearer challenge: error, error_description and, for interaction_required, the claims to request."},
 	}
 }
 
@@ -302,18 +304,18 @@ func responseHeaders() map[string]obj {
 // shows a definition's description for nested objects.
 func definitions() []swagger.Definition {
 	return []swagger.Definition{
-		{Name: "RunStatus", Type: reflect.TypeFor[runStatus](), Description: "A run's status: flat and never null (empty string, 0 or [] when Databricks has nothing)."},
-		{Name: "FailedRun", Type: reflect.TypeFor[failedRun](), Description: "The run status of a run that ended without success, with the problem fields (code run_failed)."},
-		{Name: "TaskRun", Type: reflect.TypeFor[databricks.TaskRun](), Description: "One task of a run."},
-		{Name: "RunOutput", Type: reflect.TypeFor[runOutput](), Description: "What the tasks of a run produced; present with include_output=true once the run is over."},
-		{Name: "TaskOutput", Type: reflect.TypeFor[taskOutput](), Description: "What one task run produced."},
-		{Name: "Job", Type: reflect.TypeFor[jobSummary](), Description: "A job the caller can see."},
-		{Name: "SQLStatement", Type: reflect.TypeFor[sqlStatement](), Description: "A SQL statement's status, its result's columns and one chunk of typed rows: never null arrays."},
-		{Name: "FailedStatement", Type: reflect.TypeFor[failedStatement](), Description: "The status of a statement that ended without success, with the problem fields (code statement_failed)."},
-		{Name: "SQLColumn", Type: reflect.TypeFor[sqlColumn](), Description: "One column of a statement's result."},
-		{Name: "SQLError", Type: reflect.TypeFor[sqlError](), Description: "Databricks' error of a failed statement."},
-		{Name: "Warehouse", Type: reflect.TypeFor[warehouseSummary](), Description: "A SQL warehouse the caller can see."},
-		{Name: "Problem", Type: reflect.TypeFor[problem](), Description: "An error (RFC 9457 problem details, sent as application/problem+json)."},
+		{Name: "RunStatus", Type: reflect.TypeFor[runStatus](), Summary: "Run Status", Description: "A run's status: flat and never null (empty string, 0 or [] when Databricks has nothing)."},
+		{Name: "FailedRun", Type: reflect.TypeFor[failedRun](), Summary: "Failed Run", Description: "The run status of a run that ended without success, with the problem fields (code run_failed)."},
+		{Name: "TaskRun", Type: reflect.TypeFor[databricks.TaskRun](), Summary: "Task Run", Description: "One task of a run."},
+		{Name: "RunOutput", Type: reflect.TypeFor[runOutput](), Summary: "Output", Description: "What the tasks of a run produced; present with include_output=true once the run is over."},
+		{Name: "TaskOutput", Type: reflect.TypeFor[taskOutput](), Summary: "Task Output", Description: "What one task run produced."},
+		{Name: "Job", Type: reflect.TypeFor[jobSummary](), Summary: "Job", Description: "A job the caller can see."},
+		{Name: "SQLStatement", Type: reflect.TypeFor[sqlStatement](), Summary: "SQL Statement", Description: "A SQL statement's status, its result's columns and one chunk of typed rows: never null arrays."},
+		{Name: "FailedStatement", Type: reflect.TypeFor[failedStatement](), Summary: "Failed Statement", Description: "The status of a statement that ended without success, with the problem fields (code statement_failed)."},
+		{Name: "SQLColumn", Type: reflect.TypeFor[sqlColumn](), Summary: "Column", Description: "One column of a statement's result."},
+		{Name: "SQLError", Type: reflect.TypeFor[sqlError](), Summary: "Error", Description: "Why the statement failed, in Databricks' words; absent unless it did."},
+		{Name: "Warehouse", Type: reflect.TypeFor[warehouseSummary](), Summary: "Warehouse", Description: "A SQL warehouse the caller can see."},
+		{Name: "Problem", Type: reflect.TypeFor[problem](), Summary: "Problem", Description: "An error (RFC 9457 problem details, sent as application/problem+json)."},
 	}
 }
 

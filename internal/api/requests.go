@@ -21,16 +21,16 @@ const (
 // runNowRequest is the body of POST /api/jobs/run-now.
 type runNowRequest struct {
 	JobID             *int64            `json:"job_id,omitempty" summary:"Job" visibility:"important" doc:"The job to run. Send job_id or job_name."`
-	JobName           string            `json:"job_name,omitempty" summary:"Job name" visibility:"advanced" doc:"The job to run, by its exact name (ignoring case); fails if no job or several jobs have it."`
-	JobParameters     map[string]string `json:"job_parameters,omitempty" summary:"Job parameters" visibility:"important" doc:"Job-level parameters (name → value). Cannot be combined with the task-level parameters below."`
-	NotebookParams    map[string]string `json:"notebook_params,omitempty" summary:"Notebook parameters" visibility:"advanced" doc:"Parameters for notebook tasks (name → value), read with dbutils.widgets.get."`
-	PythonParams      []string          `json:"python_params,omitempty" summary:"Python parameters" visibility:"advanced" doc:"Command-line arguments for Python tasks (ASCII only)."`
-	PythonNamedParams map[string]string `json:"python_named_params,omitempty" summary:"Python named parameters" visibility:"advanced" doc:"Named parameters for Python wheel tasks (name → value)."`
-	JarParams         []string          `json:"jar_params,omitempty" summary:"JAR parameters" visibility:"advanced" doc:"Command-line arguments for JAR tasks."`
-	SQLParams         map[string]string `json:"sql_params,omitempty" summary:"SQL parameters" visibility:"advanced" doc:"Parameters for SQL tasks (name → value)."`
-	Only              []string          `json:"only,omitempty" summary:"Only these tasks" visibility:"advanced" doc:"Run only these tasks (task keys)."`
+	JobName           string            `json:"job_name,omitempty" summary:"Job Name" visibility:"advanced" doc:"The job to run, by its exact name (ignoring case); fails if no job or several jobs have it."`
+	JobParameters     map[string]string `json:"job_parameters,omitempty" summary:"Job Parameters" visibility:"important" doc:"Job-level parameters (name → value). Cannot be combined with the task-level parameters below."`
+	NotebookParams    map[string]string `json:"notebook_params,omitempty" summary:"Notebook Parameters" visibility:"advanced" doc:"Parameters for notebook tasks (name → value), read with dbutils.widgets.get."`
+	PythonParams      []string          `json:"python_params,omitempty" summary:"Python Parameters" visibility:"advanced" doc:"Command-line arguments for Python tasks (ASCII only)."`
+	PythonNamedParams map[string]string `json:"python_named_params,omitempty" summary:"Python Named Parameters" visibility:"advanced" doc:"Named parameters for Python wheel tasks (name → value)."`
+	JarParams         []string          `json:"jar_params,omitempty" summary:"JAR Parameters" visibility:"advanced" doc:"Command-line arguments for JAR tasks."`
+	SQLParams         map[string]string `json:"sql_params,omitempty" summary:"SQL Parameters" visibility:"advanced" doc:"Parameters for SQL tasks (name → value)."`
+	Only              []string          `json:"only,omitempty" summary:"Only These Tasks" visibility:"advanced" doc:"Run only these tasks (task keys)."`
 	Queue             *bool             `json:"queue,omitempty" summary:"Queue" visibility:"advanced" doc:"Queue the run when the job is at its concurrency limit (true) or skip it (false); the job's setting applies when absent."`
-	IdempotencyToken  string            `json:"idempotency_token,omitempty" summary:"Idempotency token" visibility:"advanced" doc:"Requests with the same token start one run only (at most 64 characters); takes precedence over the Idempotency-Key header."`
+	IdempotencyToken  string            `json:"idempotency_token,omitempty" summary:"Idempotency Token" visibility:"advanced" doc:"Requests with the same token start one run only (at most 64 characters); takes precedence over the Idempotency-Key header."`
 }
 
 func (q runNowRequest) validate() error {
@@ -131,15 +131,15 @@ const (
 
 // sqlStatementRequest is the body of POST /api/sql/statements (docs/sql.md).
 type sqlStatementRequest struct {
-	Statement     string         `json:"statement,omitempty" summary:"SQL statement" visibility:"important" doc:"The SQL text to run, with named parameter markers such as :region for every value that comes from the flow. Send statement or statement_name."`
-	StatementName string         `json:"statement_name,omitempty" summary:"Statement name" visibility:"advanced" doc:"Run a statement an administrator defined (FLOWBRICKS_SQL_STATEMENTS) by its name instead of sending SQL text."`
-	WarehouseID   string         `json:"warehouse_id,omitempty" summary:"SQL warehouse" visibility:"important" doc:"The SQL warehouse to run on. Send warehouse_id or warehouse_name (a named statement may define its own)."`
-	WarehouseName string         `json:"warehouse_name,omitempty" summary:"SQL warehouse name" visibility:"advanced" doc:"The SQL warehouse to run on, by its exact name (ignoring case); fails if no warehouse or several have it."`
+	Statement     string         `json:"statement,omitempty" summary:"SQL Statement" visibility:"important" doc:"The SQL text to run, with named parameter markers such as :region for every value that comes from the flow. Send statement or statement_name."`
+	StatementName string         `json:"statement_name,omitempty" summary:"Statement Name" visibility:"advanced" doc:"Run a statement an administrator defined (FLOWBRICKS_SQL_STATEMENTS) by its name instead of sending SQL text."`
+	WarehouseID   string         `json:"warehouse_id,omitempty" summary:"SQL Warehouse" visibility:"important" doc:"The SQL warehouse to run on. Send warehouse_id or warehouse_name (a named statement may define its own)."`
+	WarehouseName string         `json:"warehouse_name,omitempty" summary:"SQL Warehouse Name" visibility:"advanced" doc:"The SQL warehouse to run on, by its exact name (ignoring case); fails if no warehouse or several have it."`
 	Parameters    []sqlParameter `json:"parameters,omitempty" summary:"Parameters" visibility:"important" doc:"Values for the statement's :markers. They are sent to Databricks as statement parameters, never spliced into the SQL text."`
 	Catalog       string         `json:"catalog,omitempty" summary:"Catalog" visibility:"advanced" doc:"The default catalog for unqualified table names; empty means the warehouse's default."`
 	Schema        string         `json:"schema,omitempty" summary:"Schema" visibility:"advanced" doc:"The default schema for unqualified table names; empty means the warehouse's default."`
-	RowLimit      *int64         `json:"row_limit,omitempty" summary:"Row limit" visibility:"advanced" doc:"At most this many rows (1 to FLOWBRICKS_SQL_MAX_ROWS, which is also the default); truncated says when the result was cut."`
-	ByteLimit     *int64         `json:"byte_limit,omitempty" summary:"Byte limit" visibility:"advanced" doc:"At most this many bytes of result (1 to FLOWBRICKS_SQL_MAX_BYTES, which is also the default); truncated says when the result was cut."`
+	RowLimit      *int64         `json:"row_limit,omitempty" summary:"Row Limit" visibility:"advanced" doc:"At most this many rows (1 to FLOWBRICKS_SQL_MAX_ROWS, which is also the default); truncated says when the result was cut."`
+	ByteLimit     *int64         `json:"byte_limit,omitempty" summary:"Byte Limit" visibility:"advanced" doc:"At most this many bytes of result (1 to FLOWBRICKS_SQL_MAX_BYTES, which is also the default); truncated says when the result was cut."`
 }
 
 // sqlParameter is one named statement parameter.

@@ -31,26 +31,26 @@ import (
 type sqlStatement struct {
 	StatementID   string            `json:"statement_id" summary:"Statement ID" visibility:"important" doc:"The statement's id: give it to \"Get statement status and rows\" or \"Cancel a statement\"."`
 	State         string            `json:"state" summary:"State" visibility:"important" doc:"PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED or CLOSED."`
-	Terminal      bool              `json:"terminal" summary:"Is over" doc:"true once the statement will not change any more (SUCCEEDED, FAILED, CANCELED, CLOSED)."`
-	Succeeded     bool              `json:"succeeded" summary:"Succeeded" visibility:"important" doc:"true when the statement succeeded."`
-	StatementName string            `json:"statement_name,omitempty" summary:"Statement name" doc:"The administrator-defined statement that ran (only for statement_name requests)."`
+	Terminal      bool              `json:"terminal" summary:"Is Over" doc:"True once the statement will not change any more (SUCCEEDED, FAILED, CANCELED, CLOSED)."`
+	Succeeded     bool              `json:"succeeded" summary:"Succeeded" visibility:"important" doc:"True when the statement succeeded."`
+	StatementName string            `json:"statement_name,omitempty" summary:"Statement Name" doc:"The administrator-defined statement that ran (only for statement_name requests)."`
 	Columns       []sqlColumn       `json:"columns" summary:"Columns" doc:"The result's columns, in order; empty until the result is known."`
 	Rows          []json.RawMessage `json:"rows" summary:"Rows" visibility:"important" doc:"The rows of this chunk, each an object keyed by column (columns' key): numbers, true/false, strings (DECIMAL, DATE, TIMESTAMP, BIGINT beyond 2^53), parsed ARRAY/MAP/STRUCT values, or null."`
-	RowCount      int64             `json:"row_count" summary:"Row count" doc:"The number of rows in this answer."`
-	RowOffset     int64             `json:"row_offset" summary:"Row offset" doc:"The position of this answer's first row in the whole result."`
-	ChunkIndex    int               `json:"chunk_index" summary:"Chunk index" doc:"Which chunk of the result this answer carries (from 0)."`
-	ChunkCount    int               `json:"chunk_count" summary:"Chunk count" doc:"How many chunks the result has."`
-	TotalRowCount int64             `json:"total_row_count" summary:"Total row count" visibility:"important" doc:"The number of rows in the whole result."`
-	Truncated     bool              `json:"truncated" summary:"Truncated" doc:"true when row_limit or byte_limit cut the result."`
-	Next          string            `json:"next,omitempty" summary:"Next page URL" doc:"The URL of the next chunk's rows (GET, the same connection); absent on the last chunk."`
-	Error         *sqlError         `json:"error,omitempty" doc:"Why the statement failed; absent unless it did."`
+	RowCount      int64             `json:"row_count" summary:"Row Count" doc:"The number of rows in this answer."`
+	RowOffset     int64             `json:"row_offset" summary:"Row Offset" doc:"The position of this answer's first row in the whole result."`
+	ChunkIndex    int               `json:"chunk_index" summary:"Chunk Index" doc:"Which chunk of the result this answer carries (from 0)."`
+	ChunkCount    int               `json:"chunk_count" summary:"Chunk Count" doc:"How many chunks the result has."`
+	TotalRowCount int64             `json:"total_row_count" summary:"Total Row Count" visibility:"important" doc:"The number of rows in the whole result."`
+	Truncated     bool              `json:"truncated" summary:"Truncated" doc:"True when row_limit or byte_limit cut the result."`
+	Next          string            `json:"next,omitempty" summary:"Next Page URL" doc:"The URL of the next chunk's rows (GET, the same connection); absent on the last chunk."`
+	Error         *sqlError         `json:"error,omitempty"` // titled and described by its definition (openapi_docs.go)
 }
 
 // sqlError is Databricks' error of a failed statement.
 type sqlError struct {
-	Code     string `json:"code" summary:"Error code" doc:"Databricks' error code, for example BAD_REQUEST (a statement Unity Catalog refused: test sql_state 42501 or the message's [INSUFFICIENT_PERMISSIONS])."`
-	Message  string `json:"message" summary:"Error message" doc:"Databricks' message, for example [INSUFFICIENT_PERMISSIONS] Insufficient privileges: …"`
-	SQLState string `json:"sql_state,omitempty" summary:"SQL state" doc:"The SQLSTATE of the error, for example 42501."`
+	Code     string `json:"code" summary:"Error Code" doc:"Databricks' error code, for example BAD_REQUEST (a statement Unity Catalog refused: test sql_state 42501 or the message's [INSUFFICIENT_PERMISSIONS])."`
+	Message  string `json:"message" summary:"Error Message" doc:"Databricks' message, for example [INSUFFICIENT_PERMISSIONS] Insufficient privileges followed by what is missing."`
+	SQLState string `json:"sql_state,omitempty" summary:"SQL State" doc:"The SQLSTATE of the error, for example 42501."`
 }
 
 // failedStatement is the 424 body of a statement that ended without success in wait mode, like

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -93,6 +94,20 @@ func warnAboutSettings(cfg config.Config, logger zerolog.Logger) {
 		logger.Warn().Str("setting", config.EnvClientApps).Msg(config.EnvClientApps + " is empty: any client application in the " +
 			"tenant that obtains a token for this API can act as its users; set it to the client ids of the connector and of " +
 			"the Power Platform clients you use (docs/deploy.md#client-applications-allowed-to-act-for-users)")
+	}
+	// The documented import names the Function App's own host (terraform output
+	// connector_api_properties.host). A connector imported that way gets 202 Locations on
+	// FLOWBRICKS_PUBLIC_URL's host, which the platform likely polls without the connection's
+	// token. Without FLOWBRICKS_CONNECTOR_HOST flowbricks cannot tell which host the connector
+	// was imported for, so it warns; with it, config.Load refuses a mismatch (docs/connector.md,
+	// "The 202 Location and the connector's host").
+	if cfg.Connector.Host == "" && cfg.PublicURL != "" && cfg.WebsiteHostname != "" &&
+		!strings.EqualFold(cfg.LocationHost(), cfg.WebsiteHostname) {
+		logger.Warn().Str("setting", config.EnvConnectorHost).Msg(config.EnvPublicURL + " names another host than " +
+			config.EnvWebsiteHostname + ": a connector imported for the Function App's own host gets 202 Location URLs on another " +
+			"host, which the platform likely polls without the connection's token. Import the connector from /api/openapi.json " +
+			"(it names " + config.EnvPublicURL + "'s host) and set " + config.EnvConnectorHost + " to that host, which flowbricks " +
+			"then checks at start-up (docs/connector.md#the-202-location-and-the-connectors-host)")
 	}
 }
 

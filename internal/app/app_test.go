@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/internal/databricks"
 	"github.com/flowbricks/flowbricks/internal/testsupport"
@@ -132,6 +134,49 @@ func TestRunWarnsWhenAnyClientAppMayActForUsers(t *testing.T) {
 			}
 			if warned != tc.wantWarn {
 				t.Fatalf("warned = %v, want %v; logs:\n%s", warned, tc.wantWarn, logs)
+			}
+		})
+	}
+}
+
+// TestStartUpChecksWhereLocationPoints: a connector imported for one host and 202 Location URLs
+// on another make every wait fail (docs/connector.md, "The 202 Location and the connector's
+// host"). Known mismatch: the handler refuses to start. Possible mismatch: it warns.
+func TestStartUpChecksWhereLocationPoints(t *testing.T) {
+	t.Run("a known mismatch stops the handler", func(t *testing.T) {
+		env := testEnv(8080)
+		env[config.EnvWebsiteHostname] = "fb.azurewebsites.net"
+		env[config.EnvConnectorHost] = "fb.contoso.example"
+		err := Run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), config.EnvConnectorHost) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("want one line naming %s, got %v", config.EnvConnectorHost, err)
+		}
+	})
+
+	tests := []struct {
+		name     string
+		cfg      config.Config
+		wantWarn bool
+	}{
+		{"FLOWBRICKS_PUBLIC_URL on another host, connector host unknown",
+			config.Config{PublicURL: "https://fb.contoso.example", WebsiteHostname: "fb.azurewebsites.net"}, true},
+		{"the connector host is known (and was checked)",
+			config.Config{PublicURL: "https://fb.contoso.example", WebsiteHostname: "fb.azurewebsites.net",
+				Connector: config.Connector{Host: "fb.contoso.example"}}, false},
+		{"FLOWBRICKS_PUBLIC_URL on the Function App's host",
+			config.Config{PublicURL: "https://FB.azurewebsites.net/", WebsiteHostname: "fb.azurewebsites.net"}, false},
+		{"only WEBSITE_HOSTNAME", config.Config{WebsiteHostname: "fb.azurewebsites.net"}, false},
+		{"local: only FLOWBRICKS_PUBLIC_URL", config.Config{PublicURL: "http://127.0.0.1:7071"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.ClientApps = []string{"5e2b8a4c-6d1f-4c3e-9b7a-0f8e1d2c3b4a"} // silence the other warning
+			var logs bytes.Buffer
+			warnAboutSettings(tt.cfg, zerolog.New(&logs))
+			warned := strings.Contains(logs.String(), `"setting":"`+config.EnvConnectorHost+`"`) &&
+				strings.Contains(logs.String(), `"level":"warn"`)
+			if warned != tt.wantWarn {
+				t.Errorf("warned = %v, want %v; logs: %s", warned, tt.wantWarn, logs.String())
 			}
 		})
 	}

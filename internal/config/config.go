@@ -76,6 +76,7 @@ func SettingNames() []string {
 		EnvAppCallers, EnvClientApps, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
 		EnvWorkspaces, EnvJobs, EnvUpstreamTimeout, EnvPort, EnvWebsiteHostname,
 		EnvSQL, EnvSQLStatements, EnvWarehouses, EnvSQLMaxRows, EnvSQLMaxBytes,
+		EnvConnectorHost, EnvConnectorContactName, EnvConnectorContactURL, EnvConnectorContactEmail, EnvConnectorPrivacyURL,
 	}
 }
 
@@ -136,12 +137,16 @@ type Config struct {
 	ClientApps []string
 	AppRole    string
 
-	PublicURL       string // "" = https://$WEBSITE_HOSTNAME; with neither, Location URLs are relative
+	PublicURL       string // "" = https://$WEBSITE_HOSTNAME; with neither, Location URLs are relative (PublicBase)
 	WebsiteHostname string
 	PollInterval    time.Duration
 	// UpstreamTimeout is the deadline of each Databricks call, retries included
 	// (FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS, default DefaultUpstreamTimeout).
 	UpstreamTimeout time.Duration
+
+	// Connector is what the served connector definition says about its publisher, and the host
+	// the connector is imported for (FLOWBRICKS_CONNECTOR_*; connector.go).
+	Connector Connector
 
 	LogLevel  string // trace|debug|info|warn|error
 	LogFormat string // json|console
@@ -239,6 +244,9 @@ func Load(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return c, &Error{EnvPublicURL, "must be an absolute URL such as https://flowbricks.azurewebsites.net"}
 		}
+	}
+	if err := c.loadConnector(get); err != nil {
+		return c, err
 	}
 
 	c.PollInterval = 20 * time.Second // Logic Apps' own default polling interval

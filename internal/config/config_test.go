@@ -120,6 +120,14 @@ func TestLoadRejectsNamingTheVariable(t *testing.T) {
 		{map[string]string{EnvLogFormat: "xml"}, EnvLogFormat},
 		{map[string]string{EnvPort: ""}, EnvPort},
 		{map[string]string{EnvPort: "70000"}, EnvPort},
+		{map[string]string{EnvConnectorHost: "https://fb.contoso.example"}, EnvConnectorHost},
+		{map[string]string{EnvConnectorHost: "fb.contoso.example/api"}, EnvConnectorHost},
+		{map[string]string{EnvConnectorHost: "user@fb.contoso.example"}, EnvConnectorHost},
+		{map[string]string{EnvConnectorContactURL: "http://intranet.contoso.example"}, EnvConnectorContactURL},
+		{map[string]string{EnvConnectorContactURL: "intranet"}, EnvConnectorContactURL},
+		{map[string]string{EnvConnectorPrivacyURL: "/privacy"}, EnvConnectorPrivacyURL},
+		{map[string]string{EnvConnectorContactEmail: "Flow team <flows@contoso.example>"}, EnvConnectorContactEmail},
+		{map[string]string{EnvConnectorContactEmail: "flows"}, EnvConnectorContactEmail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,8 +43,8 @@ type Run struct {
 	RunName          string    `json:"run_name" doc:"The run's name (normally the job's name)."`
 	State            string    `json:"state" doc:"Where the run is: QUEUED, PENDING, RUNNING, TERMINATING, TERMINATED (also BLOCKED, WAITING, SKIPPED, INTERNAL_ERROR)."`
 	Result           string    `json:"result" doc:"How the run ended once terminal: SUCCESS, SUCCESS_WITH_FAILURES, FAILED, CANCELED, TIMEDOUT, RUN_EXECUTION_ERROR, …; empty while running."`
-	Terminal         bool      `json:"terminal" doc:"true once the run is over (whatever its result)."`
-	Succeeded        bool      `json:"succeeded" doc:"true when the run is over and its result is SUCCESS (SUCCESS_WITH_FAILURES is not success)."`
+	Terminal         bool      `json:"terminal" doc:"True once the run is over (whatever its result)."`
+	Succeeded        bool      `json:"succeeded" doc:"True when the run is over and its result is SUCCESS (SUCCESS_WITH_FAILURES is not success)."`
 	Message          string    `json:"message" doc:"Databricks' message about the state: why it is queued, or how it ended."`
 	RunPageURL       string    `json:"run_page_url" doc:"Link to the run in the Databricks workspace."`
 	StartTime        string    `json:"start_time" doc:"When the run started (RFC 3339, UTC); empty if it has not."`
@@ -71,7 +71,7 @@ type TaskOutput struct {
 	// Result is the notebook exit value (dbutils.notebook.exit); Databricks
 	// returns at most its first 5 MB and sets Truncated.
 	Result    string `json:"result" doc:"The notebook exit value (dbutils.notebook.exit); Databricks keeps at most its first 5 MB."`
-	Truncated bool   `json:"truncated" doc:"true when result is incomplete: Databricks keeps its first 5 MB, and flowbricks returns at most 8 MiB of results per run (in task order)."`
+	Truncated bool   `json:"truncated" doc:"True when the result is incomplete: Databricks keeps its first 5 MB, and flowbricks returns at most 8 MiB of results per run (in task order)."`
 	// Error and ErrorTrace are Databricks' text, cut to MaxErrorTraceBytes
 	// each (see [MaxErrorTraceBytes]).
 	Error      string `json:"error" doc:"The task's error message, if it failed (long text keeps its beginning and end)."`

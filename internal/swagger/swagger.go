@@ -14,6 +14,9 @@
 //	    as words (run_page_url → Run Page URL).
 //	  - visibility: its x-ms-visibility (important, advanced or internal).
 //
+// A field whose type is a Definition is a $ref, next to which Swagger 2.0 ignores every keyword:
+// the Definition gives its title and description, and tags on such a field are an error.
+//
 // Keywords that depend on the document rather than the type (a picker that calls another
 // operation) are given to New, keyed by the type and the JSON name.
 //
@@ -42,10 +45,13 @@ const (
 )
 
 // Definition is a named schema of the document: a struct type whose schema is written once
-// under definitions and referenced with $ref wherever the type appears.
+// under definitions and referenced with $ref wherever the type appears. Swagger 2.0 ignores
+// keywords next to a $ref, so a property whose type is a definition takes its title and
+// description from the definition: the designer labels the property with them.
 type Definition struct {
 	Name        string
 	Type        reflect.Type
+	Summary     string // x-ms-summary: the title of a property of this type (title case)
 	Description string // the designer shows it for nested objects
 }
 
@@ -61,22 +67,24 @@ type Options struct {
 // Schemas builds the schemas of one document and collects its definitions. It is not safe for
 // concurrent use; build a document once and share the result.
 type Schemas struct {
-	names    map[reflect.Type]string
-	docs     map[string]string
-	defs     Object
-	keywords map[reflect.Type]map[string]Object
-	used     map[reflect.Type]map[string]bool
-	err      error // the first problem met
+	names     map[reflect.Type]string
+	docs      map[string]string
+	summaries map[string]string
+	defs      Object
+	keywords  map[reflect.Type]map[string]Object
+	used      map[reflect.Type]map[string]bool
+	err       error // the first problem met
 }
 
 // New returns an empty set of schemas for o's definitions.
 func New(o Options) *Schemas {
 	s := &Schemas{
-		names:    map[reflect.Type]string{},
-		docs:     map[string]string{},
-		defs:     Object{},
-		keywords: o.Keywords,
-		used:     map[reflect.Type]map[string]bool{},
+		names:     map[reflect.Type]string{},
+		docs:      map[string]string{},
+		summaries: map[string]string{},
+		defs:      Object{},
+		keywords:  o.Keywords,
+		used:      map[reflect.Type]map[string]bool{},
 	}
 	for _, d := range o.Definitions {
 		if other, dup := s.names[d.Type]; dup {
@@ -84,6 +92,7 @@ func New(o Options) *Schemas {
 		}
 		s.names[d.Type] = d.Name
 		s.docs[d.Name] = d.Description
+		s.summaries[d.Name] = d.Summary
 	}
 	return s
 }
@@ -133,6 +142,9 @@ func (s *Schemas) Schema(t reflect.Type) Object {
 			if d := s.docs[name]; d != "" {
 				def["description"] = d
 			}
+			if v := s.summaries[name]; v != "" {
+				def["x-ms-summary"] = v
+			}
 			s.defs[name] = def
 		}
 		return Object{"$ref": "#/definitions/" + name}
@@ -175,7 +187,13 @@ func (s *Schemas) Inline(t reflect.Type) Object {
 	for _, f := range jsonFields(t) {
 		p := s.Schema(f.Type)
 		if _, isRef := p["$ref"]; isRef {
-			// Swagger 2.0 ignores keywords next to $ref: the referenced definition carries them.
+			// Swagger 2.0 ignores keywords next to $ref: the referenced definition carries them,
+			// and a tag here would be silently lost.
+			for _, tag := range []string{"doc", "summary", "visibility"} {
+				if f.Tag.Get(tag) != "" {
+					s.fail(fmt.Errorf("%s.%s: its type is the definition %s, which gives its %s (Definition), not the field's tag", t, f.Name, p["$ref"], tag))
+				}
+			}
 			props[f.name] = p
 			continue
 		}

@@ -25,7 +25,7 @@ type order struct {
 	Secret string `json:"-"`
 	//lint:ignore U1000 encoding/json never writes unexported fields; the schema must not either
 	internal string
-	Ship     *address          `json:"ship" doc:"Ignored next to $ref."`
+	Ship     *address          `json:"ship"` // titled and described by its definition
 	Lines    []address         `json:"lines" doc:"The lines."`
 	Tags     map[string]string `json:"tags" doc:"Labels."`
 	Raw      json.RawMessage   `json:"raw" doc:"Any JSON."`
@@ -52,7 +52,7 @@ func marshal(t *testing.T, v any) string {
 
 func TestSchemasFollowEncodingJSON(t *testing.T) {
 	s := New(Options{
-		Definitions: []Definition{{Name: "Address", Type: reflect.TypeFor[address](), Description: "A place."}},
+		Definitions: []Definition{{Name: "Address", Type: reflect.TypeFor[address](), Summary: "Address", Description: "A place."}},
 		Keywords: map[reflect.Type]map[string]Object{
 			reflect.TypeFor[order](): {"kind": {"x-ms-dynamic-values": Object{"operationId": "ListKinds"}}},
 		},
@@ -103,7 +103,7 @@ func TestSchemasFollowEncodingJSON(t *testing.T) {
 	if len(props) != want {
 		t.Errorf("%d properties, want %d", len(props), want)
 	}
-	if got, want := marshal(t, s.Definitions()), `{"Address":{"description":"A place.","properties":{"city":{"description":"Where it is.","type":"string","x-ms-summary":"City"}},"type":"object"}}`; got != want {
+	if got, want := marshal(t, s.Definitions()), `{"Address":{"description":"A place.","properties":{"city":{"description":"Where it is.","type":"string","x-ms-summary":"City"}},"type":"object","x-ms-summary":"Address"}}`; got != want {
 		t.Errorf("definitions\n got %s\nwant %s", got, want)
 	}
 }
@@ -124,6 +124,9 @@ func TestADefinitionMayReferToItself(t *testing.T) {
 func TestWhatCannotBeExpressedIsAnError(t *testing.T) {
 	type badVisibility struct {
 		A string `json:"a" visibility:"hidden"`
+	}
+	type describedReference struct {
+		Ship address `json:"ship" doc:"Where to ship."`
 	}
 	tests := []struct {
 		name    string
@@ -158,6 +161,13 @@ func TestWhatCannotBeExpressedIsAnError(t *testing.T) {
 			}},
 			build:   func(s *Schemas) { s.Inline(reflect.TypeFor[address]()) },
 			wantErr: "keywords for swagger.address.town apply to no property",
+		},
+		{
+			// Swagger 2.0 ignores keywords next to $ref: the text would never reach a maker.
+			name:    "a doc tag on a field whose type is a definition",
+			opts:    Options{Definitions: []Definition{{Name: "Address", Type: reflect.TypeFor[address]()}}},
+			build:   func(s *Schemas) { s.Inline(reflect.TypeFor[describedReference]()) },
+			wantErr: "gives its doc (Definition)",
 		},
 		{
 			name: "a type defined twice",
