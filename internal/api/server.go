@@ -83,13 +83,17 @@ func NewServer(d Deps) http.Handler {
 	if d.Config.SQLMaxBytes <= 0 {
 		d.Config.SQLMaxBytes = config.DefaultSQLMaxBytes
 	}
-	s := &server{Deps: d, statements: newStatementMemory(statementMemorySize, statementMemoryTTL, time.Now)}
+	s := &server{Deps: d,
+		statements: newRetryMemory[string](retryMemorySize, retryMemoryTTL, time.Now),
+		repairs:    newRetryMemory[int64](retryMemorySize, retryMemoryTTL, time.Now),
+	}
 	s.ops = s.operations()
 	return s.routes()
 }
 
 type server struct {
 	Deps
-	ops        []operation      // the route table (routes.go), built once
-	statements *statementMemory // which statement each retried RunStatement started (sqlmemory.go)
+	ops        []operation          // the route table (routes.go), built once
+	statements *retryMemory[string] // which statement each retried RunStatement started (retrymemory.go)
+	repairs    *retryMemory[int64]  // which repair each retried RepairRun started (retrymemory.go)
 }
