@@ -9,6 +9,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 
@@ -104,6 +105,16 @@ func (m *retryMemory[V]) finisher(key string, e *remembered[V]) func(V) {
 			close(e.done)
 		})
 	}
+}
+
+// requestInProgress is the answer to a retry whose first attempt is still being served, when the
+// retry's own deadline ends first.
+func requestInProgress(err error) *problem {
+	p := newProblem(http.StatusServiceUnavailable, "request_in_progress",
+		"The same request (same caller, body and workflow action or Idempotency-Key) is still being executed; retry shortly.")
+	p.retryAfter = 5 * time.Second
+	p.cause = err
+	return p
 }
 
 func (e *remembered[V]) isDone() bool {
