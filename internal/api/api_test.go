@@ -185,7 +185,9 @@ func (f *fakeJobs) ListRuns(_ context.Context, r databricks.ListRunsRequest) ([]
 		}
 		out = append(out, run)
 	}
-	slices.SortFunc(out, func(a, b databricks.Run) int { return cmp.Or(strings.Compare(b.StartTime, a.StartTime), cmp.Compare(b.RunID, a.RunID)) })
+	slices.SortFunc(out, func(a, b databricks.Run) int {
+		return cmp.Or(strings.Compare(b.StartTime, a.StartTime), cmp.Compare(b.RunID, a.RunID))
+	})
 	if r.Max > 0 && len(out) > r.Max {
 		out = out[:r.Max]
 	}
