@@ -1,12 +1,14 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +77,12 @@ type fakeJobs struct {
 	err      error            // returned by every call when set
 	nextID   int64
 	*fakeSQL // the workspace's SQL warehouses (sqlfake_test.go)
+
+	listRuns  []databricks.ListRunsRequest // every ListRuns call
+	repairs   []databricks.RepairRequest   // every RepairRun call
+	repairErr error                        // returned by RepairRun when set
+	// onRepair, when set, replaces what RepairRun does to the run (under mu).
+	onRepair func(r databricks.RepairRequest) (int64, error)
 }
 
 func newFakeJobs() *fakeJobs {
@@ -156,6 +164,68 @@ func (f *fakeJobs) ListJobs(_ context.Context, name string, max int) ([]databric
 		}
 	}
 	return out, f.err
+}
+
+// ListRuns lists the runs as runs/list does: newest start first, filtered by job, completion and
+// start time (StartTime, to the second), at most Max.
+func (f *fakeJobs) ListRuns(_ context.Context, r databricks.ListRunsRequest) ([]databricks.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listRuns = append(f.listRuns, r)
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := []databricks.Run{}
+	for _, run := range f.runs {
+		start, _ := time.Parse(time.RFC3339, run.StartTime)
+		switch {
+		case r.JobID != 0 && run.JobID != r.JobID, r.CompletedOnly && !run.Terminal,
+			!r.StartFrom.IsZero() && start.Before(r.StartFrom.Truncate(time.Second)):
+			continue
+		}
+		out = append(out, run)
+	}
+	slices.SortFunc(out, func(a, b databricks.Run) int {
+		return cmp.Or(strings.Compare(b.StartTime, a.StartTime), cmp.Compare(b.RunID, a.RunID))
+	})
+	if r.Max > 0 && len(out) > r.Max {
+		out = out[:r.Max]
+	}
+	return out, nil
+}
+
+// RepairRun starts a repair as Databricks does: the run is running again, with one more repair.
+func (f *fakeJobs) RepairRun(_ context.Context, r databricks.RepairRequest) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.repairs = append(f.repairs, r)
+	if f.onRepair != nil {
+		return f.onRepair(r)
+	}
+	if f.err != nil || f.repairErr != nil {
+		return 0, cmp.Or(f.err, f.repairErr)
+	}
+	return f.startRepair(r.RunID), nil
+}
+
+// startRepair makes run id's next repair (under mu) and returns its id.
+func (f *fakeJobs) startRepair(id int64) int64 {
+	run := f.runs[id]
+	run.LatestRepairID = max(run.LatestRepairID, 9000) + 1
+	run.RepairCount++
+	run.State, run.Result, run.Terminal, run.Succeeded, run.EndTime, run.EndTimeMs = "RUNNING", "", false, false, "", 0
+	f.runs[id] = run
+	return run.LatestRepairID
+}
+
+// setRun adds or replaces a run.
+func (f *fakeJobs) setRun(run databricks.Run) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if run.Tasks == nil {
+		run.Tasks = []databricks.TaskRun{}
+	}
+	f.runs[run.RunID] = run
 }
 
 type testServer struct {

@@ -315,6 +315,10 @@ func (s stubJobs) CancelRun(context.Context, int64) error { return nil }
 func (s stubJobs) ListJobs(context.Context, string, int) ([]databricks.Job, error) {
 	return []databricks.Job{}, nil
 }
+func (s stubJobs) ListRuns(context.Context, databricks.ListRunsRequest) ([]databricks.Run, error) {
+	return []databricks.Run{s.run}, nil
+}
+func (s stubJobs) RepairRun(context.Context, databricks.RepairRequest) (int64, error) { return 1, nil }
 
 // The benchmarks call no SQL endpoint.
 func (stubJobs) ExecuteStatement(context.Context, databricks.StatementRequest) (databricks.Statement, error) {

@@ -87,6 +87,13 @@ func (j *fuzzJobs) CancelRun(_ context.Context, id int64) error { j.record(id); 
 func (j *fuzzJobs) ListJobs(context.Context, string, int) ([]databricks.Job, error) {
 	return nil, nil
 }
+func (j *fuzzJobs) ListRuns(context.Context, databricks.ListRunsRequest) ([]databricks.Run, error) {
+	return nil, nil
+}
+func (j *fuzzJobs) RepairRun(_ context.Context, r databricks.RepairRequest) (int64, error) {
+	j.record(r.RunID)
+	return 1, nil
+}
 
 func newFuzzServer(jobs *fuzzJobs) http.Handler {
 	return NewServer(Deps{

@@ -102,6 +102,29 @@ func retryBasis(r *http.Request) (key string, workflow []string, err error) {
 	return "", workflow, nil
 }
 
+// retryKey is a request's key in a retry memory (retrymemory.go; "" = none) and the label the
+// audit line shows for the caller's Idempotency-Key.
+type retryKey struct {
+	token string
+	label string
+}
+
+// retryKeyFor derives the retry-memory key of a request that Databricks has no idempotency token
+// for (a statement, a repair) from the caller, what the request asks of Databricks (parts), and
+// what ties one action's retries together: the Idempotency-Key header, else the workflow headers
+// (retryBasis). A request with neither has no key: nothing tells its retries from new requests.
+func retryKeyFor(r *http.Request, kind string, parts ...string) (retryKey, error) {
+	key, workflow, err := retryBasis(r)
+	if err != nil || (key == "" && workflow == nil) {
+		return retryKey{}, err
+	}
+	parts = append([]string{callerScope(principalFrom(r.Context()))}, parts...)
+	if key != "" {
+		return retryKey{token: deriveToken(kind, append(parts, "ik", key)...), label: redact.Label(key)}, nil
+	}
+	return retryKey{token: deriveToken(kind, append(append(parts, "wf"), workflow...)...)}, nil
+}
+
 // callerScope names the caller for token derivation: a user by tenant and object id, an app by
 // tenant and application id — not by the Databricks principal, which every app caller shares
 // (docs/connector.md, "Idempotency keys").

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
@@ -105,20 +106,32 @@ func (s *server) handleRunNow() problemHandler {
 			respond(w, r, http.StatusOK, runStatus{Run: run})
 			return nil
 		}
-		// The platform polls the run's GetRun with the same options until it is over.
-		poll, err := s.pathOf("GetRun", map[string]string{"run_id": strconv.FormatInt(runID, 10)})
+		poll, err := s.waitLocation(r, runID, 0)
 		if err != nil {
 			return fmt.Errorf("run %d was triggered, but its Location cannot be built: %w", runID, err)
 		}
-		q := url.Values{"wait": {"true"}}
-		for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
-			if v := r.URL.Query().Get(name); v != "" {
-				q.Set(name, v)
-			}
-		}
-		s.accepted(w, r, poll+"?"+q.Encode(), runStatus{Run: run})
+		s.accepted(w, r, poll, runStatus{Run: run})
 		return nil
 	}
+}
+
+// waitLocation is where the platform polls a run that a request started (or repaired: repairID)
+// until it is over: its GetRun with wait=true and the request's own wait options.
+func (s *server) waitLocation(r *http.Request, runID, repairID int64) (string, error) {
+	poll, err := s.pathOf("GetRun", map[string]string{"run_id": strconv.FormatInt(runID, 10)})
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{"wait": {"true"}}
+	for _, name := range []string{"include_output", "fail_on_run_failure", "workspace"} {
+		if v := r.URL.Query().Get(name); v != "" {
+			q.Set(name, v)
+		}
+	}
+	if repairID > 0 {
+		q.Set("repair_id", strconv.FormatInt(repairID, 10))
+	}
+	return poll + "?" + q.Encode(), nil
 }
 
 // readBackRun reads the run run-now answered with and makes sure it is a run of the requested
@@ -178,7 +191,7 @@ func (s *server) handleGetRun() problemHandler {
 		switch {
 		case !opts.wait:
 			respond(w, r, http.StatusOK, status)
-		case !status.Terminal:
+		case !status.Terminal || status.LatestRepairID < opts.repairID:
 			s.accepted(w, r, r.URL.RequestURI(), status)
 		case status.Succeeded || !opts.failOnRunFailure:
 			respond(w, r, http.StatusOK, status)
@@ -198,6 +211,9 @@ type waitOptions struct {
 	wait             bool // answer 202 + Location until the run is terminal
 	includeOutput    bool // add the outputs to the answer of a terminal run
 	failOnRunFailure bool // a terminal, unsuccessful run answers 424 (default) instead of 200
+	// repairID, in the Location a repair answers with, keeps the wait going until the run's
+	// history shows that repair: until then the run may still show the attempt before it.
+	repairID int64
 }
 
 func parseWaitOptions(r *http.Request) (waitOptions, error) {
@@ -209,8 +225,15 @@ func parseWaitOptions(r *http.Request) (waitOptions, error) {
 	if o.includeOutput, err = boolQuery(r, "include_output", false); err != nil {
 		return o, err
 	}
-	o.failOnRunFailure, err = boolQuery(r, "fail_on_run_failure", true)
-	return o, err
+	if o.failOnRunFailure, err = boolQuery(r, "fail_on_run_failure", true); err != nil {
+		return o, err
+	}
+	if raw := r.URL.Query().Get("repair_id"); raw != "" {
+		if o.repairID, err = strconv.ParseInt(raw, 10, 64); err != nil || o.repairID <= 0 {
+			return o, invalidRequest("Query parameter repair_id must be a positive integer.")
+		}
+	}
+	return o, nil
 }
 
 func (s *server) handleGetRunOutput() problemHandler {
@@ -354,9 +377,15 @@ func asJSON(s string) json.RawMessage {
 // is absolute when the public URL is configured, else relative (RFC 9110, section 10.2.2, allows
 // it; Logic Apps wants an absolute one, which Azure always gets through WEBSITE_HOSTNAME).
 func (s *server) accepted(w http.ResponseWriter, r *http.Request, pathAndQuery string, body any) {
+	s.located(w, r, http.StatusAccepted, pathAndQuery, s.Config.PollInterval, body)
+}
+
+// located answers status with the Location the platform calls next and how long it waits first:
+// a 202 of the asynchronous pattern, or any answer of a polling trigger.
+func (s *server) located(w http.ResponseWriter, r *http.Request, status int, pathAndQuery string, retryAfter time.Duration, body any) {
 	w.Header().Set("Location", s.publicBase()+pathAndQuery)
-	w.Header().Set("Retry-After", strconv.Itoa(int(s.Config.PollInterval.Seconds())))
-	respond(w, r, http.StatusAccepted, body)
+	w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
+	respond(w, r, status, body)
 }
 
 // publicBase is the scheme and host flows reach flowbricks at, from configuration only, or "".

@@ -45,10 +45,14 @@ type opDoc struct {
 	Query       []string // query parameters, names from queryParameters
 	Headers     []string // header parameters, names from headerParameters
 	// Params are keywords of this operation's parameters that win over the catalogue's, where
-	// a name means something else here (wait waits for a statement, not a run).
+	// a name means something else here (wait waits for a statement, not a run), or the whole
+	// parameter when only this operation has it.
 	Params    map[string]obj
 	Body      reflect.Type // request body (a struct, described by its tags), nil = none
 	Responses []respDoc
+
+	// Extensions are further keywords of the operation object (x-ms-trigger, x-ms-trigger-hint).
+	Extensions obj
 }
 
 // respDoc is one documented answer of an operation.
@@ -228,7 +232,7 @@ func operationObject(b *swagger.Schemas, op operation, path string) (obj, error)
 	for _, c := range catalogues {
 		for _, name := range c.names {
 			p, ok := c.known[name]
-			if !ok {
+			if !ok && d.Params[name] == nil {
 				return nil, fmt.Errorf("%s parameter %q is not described (openapi_docs.go)", c.in, name)
 			}
 			param := obj{"name": name, "in": c.in, "required": c.in == "path"}
@@ -286,6 +290,9 @@ func operationObject(b *swagger.Schemas, op operation, path string) (obj, error)
 	}
 	if len(params) > 0 {
 		o["parameters"] = params
+	}
+	for k, v := range d.Extensions {
+		o[k] = v
 	}
 	return o, nil
 }

@@ -103,6 +103,99 @@ func listJobsDoc() *opDoc {
 	}
 }
 
+func whenARunEndsDoc() *opDoc {
+	return &opDoc{
+		Summary: "When a job run ends",
+		Description: "Starts the flow when Azure Databricks job runs end: runs of the chosen job (or of every job the " +
+			"signed-in user can see) whose result matches, each delivered once, oldest first, with the same status as " +
+			"\"Get the status of a run\". Runs that ended before the trigger was saved are not delivered. A poll that finds " +
+			"none answers 202; one that finds some answers 200 with them (at most 100; the next poll continues). Runs that " +
+			"ran longer than the look-back (FLOWBRICKS_TRIGGER_LOOKBACK_HOURS, 48 hours by default) are missed. A repaired " +
+			"run is delivered again when its repair ends.",
+		Visibility: swagger.Important,
+		Query:      []string{"job_id", "result", "workspace", "after"},
+		Params: map[string]obj{
+			"job_id": mergeObj(obj{"type": "integer", "format": "int64", "x-ms-summary": "Job", "x-ms-visibility": swagger.Important,
+				"description": "Only runs of this job; empty means every job the signed-in user can see."}, jobPicker()),
+			"result": {"type": "string", "enum": []string{resultAny, resultSuccess, resultFailed, resultCanceled}, "default": resultAny,
+				"x-ms-summary": "Result", "x-ms-visibility": swagger.Important,
+				"description": "Only runs that ended this way: success, failed (any other unsuccessful end, for example FAILED, TIMEDOUT or " +
+					"SUCCESS_WITH_FAILURES), canceled, or any."},
+			"after": {"type": "string", "x-ms-summary": "Trigger State", "x-ms-visibility": swagger.Internal,
+				"description": "The trigger's state, which flowbricks puts in the Location of each answer; leave it empty."},
+		},
+		Responses: append([]respDoc{
+			{Status: 200, Description: "Runs ended since the last poll, oldest first: the flow runs (once per run with Split on).", Schema: reflect.TypeFor[runStatus](), Array: true, Headers: []string{"Location", "Retry-After"}},
+			{Status: 202, Description: "No run ended since the last poll (or the first poll, which sets the state): the flow does not run.", Headers: []string{"Location", "Retry-After"}},
+		}, problems(400, 401, 403, 404, 429, 502, 503)...),
+		Extensions: obj{
+			"x-ms-trigger":      "batch",
+			"x-ms-trigger-hint": "To see it work now, run a job in the Azure Databricks workspace and wait for the run to end.",
+		},
+	}
+}
+
+func repairRunDoc() *opDoc {
+	return &opDoc{
+		Summary: "Repair a failed run",
+		Description: "Reruns the failed tasks of a job run that is over (or the tasks named in rerun_tasks) as the signed-in " +
+			"user, who needs CAN_MANAGE_RUN on the job; the run keeps its id and its successful tasks. Without wait the answer " +
+			"is the run's status at once. " + asyncPattern + " The final answer is the repaired run's. Retries of the same flow " +
+			"action repair once: flowbricks remembers the repair (15 minutes) and sends Databricks the run's latest repair id, " +
+			"so a second repair computed from the same history is refused. A run that is not over, or has no failed task, " +
+			"answers 409.",
+		Visibility: swagger.Important,
+		Query:      []string{"wait", "include_output", "fail_on_run_failure", "workspace"},
+		Headers:    []string{"Idempotency-Key"},
+		Params: map[string]obj{
+			"Idempotency-Key": {"description": "Requests with the same key (and the same body) repair the run once while this " +
+				"flowbricks instance remembers it. Without it flowbricks uses the workflow run, action and loop iteration, so platform retries are safe anyway."},
+		},
+		Body: reflect.TypeFor[repairRequest](),
+		Responses: append([]respDoc{
+			{Status: 200, Description: "The repair was started (without wait), or the repaired run succeeded (the final answer with wait).", Schema: reflect.TypeFor[runStatus]()},
+			{Status: 202, Description: "The repair was started and wait=true: poll Location (the platform does) after Retry-After seconds.", Schema: reflect.TypeFor[runStatus](), Headers: []string{"Location", "Retry-After"}},
+			{Status: 424, Description: "With wait=true, the final answer when the repaired run ended without success (code run_failed).", Schema: reflect.TypeFor[failedRun]()},
+		}, repairProblems()...),
+	}
+}
+
+// repairProblems documents the repair's error answers: those of the job operations, with its
+// own conflicts.
+func repairProblems() []respDoc {
+	out := problems(400, 401, 403, 404, 409, 413, 415, 429, 502, 503)
+	for i := range out {
+		if out[i].Status == 409 {
+			out[i].Description = "The run is not over (run_not_terminal), has no failed task to rerun (nothing_to_repair), or was " +
+				"repaired by another request meanwhile (repair_conflict)."
+		}
+	}
+	return out
+}
+
+// jobPicker is the job list of a job_id parameter or property: ListJobs answers a top-level
+// array, so there is no value-collection ("If value-collection isn't specified, the response is
+// evaluated as an array": custom connector docs, openapi-extensions, "Use dynamic values"). The
+// workspace the operation names lists that workspace's jobs.
+func jobPicker() obj {
+	return obj{
+		"x-ms-dynamic-values": obj{
+			"operationId": "ListJobs", "value-path": "job_id", "value-title": "name",
+			"parameters": obj{"workspace": obj{"parameter": "workspace"}},
+		},
+		"x-ms-dynamic-list": obj{
+			"operationId": "ListJobs", "itemValuePath": "job_id", "itemTitlePath": "name",
+			"parameters": obj{"workspace": obj{"parameterReference": "workspace"}},
+		},
+	}
+}
+
+// mergeObj returns a with the keys of b added.
+func mergeObj(a, b obj) obj {
+	maps.Copy(a, b)
+	return a
+}
+
 // The asynchronous pattern of the statement endpoints.
 const statementAsyncPattern = "With wait=true flowbricks follows the asynchronous pattern of Logic Apps and custom connectors: " +
 	"while the statement runs it answers 202 Accepted with an absolute Location URL and Retry-After (seconds), and the " +
@@ -293,7 +386,7 @@ func pathParameters() map[string]obj {
 func responseHeaders() map[string]obj {
 	return map[string]obj{
 		"Location": {"type": "string", "x-ms-summary": "Location",
-			"description": "The absolute URL to poll (GET) for the status; the platform follows it while the answer is 202, with the connection's sign-in when it is on the connector's host."},
+			"description": "The absolute URL to poll (GET) next: for the status, or for a trigger the runs that end next; the platform follows it while the answer is 202 (a trigger always), with the connection's sign-in when it is on the connector's host."},
 		"Retry-After": {"type": "integer", "x-ms-summary": "Retry After", "description": "Seconds to wait before the next poll or retry."},
 		"WWW-Authenticate": {"type": "string", "x-ms-summary": "Authentication Challenge",
 			"description": "The Bearer challenge: error, error_description and, for interaction_required, the claims to request."},
@@ -326,20 +419,7 @@ func definitions() []swagger.Definition {
 func propertyKeywords(cfg config.Config) map[reflect.Type]map[string]obj {
 	kw := map[reflect.Type]map[string]obj{
 		reflect.TypeFor[runNowRequest](): {
-			"job_id": {
-				// ListJobs answers a top-level array, so there is no value-collection: "If
-				// value-collection isn't specified, the response is evaluated as an array" (custom
-				// connector docs, openapi-extensions, "Use dynamic values"). The workspace the
-				// action names lists that workspace's jobs.
-				"x-ms-dynamic-values": obj{
-					"operationId": "ListJobs", "value-path": "job_id", "value-title": "name",
-					"parameters": obj{"workspace": obj{"parameter": "workspace"}},
-				},
-				"x-ms-dynamic-list": obj{
-					"operationId": "ListJobs", "itemValuePath": "job_id", "itemTitlePath": "name",
-					"parameters": obj{"workspace": obj{"parameterReference": "workspace"}},
-				},
-			},
+			"job_id": jobPicker(),
 		},
 		reflect.TypeFor[runStatus](): {
 			"idempotency_token": {"x-ms-visibility": swagger.Advanced},

@@ -142,6 +142,10 @@ func databricksProblem(e *databricks.Error) *problem {
 		return newProblem(http.StatusNotFound, "statement_not_found", orDefault(e.Detail, "The statement does not exist in the workspace (or its result has expired)."))
 	case errors.Is(e, databricks.ErrWarehouseNotFound):
 		return newProblem(http.StatusNotFound, "warehouse_not_found", orDefault(e.Detail, "The SQL warehouse does not exist in the workspace."))
+	case errors.Is(e, databricks.ErrRepairConflict):
+		return newProblem(http.StatusConflict, "repair_conflict",
+			"The run was repaired by another request since flowbricks read it (Databricks said: "+orDefault(e.Detail, "not the latest repair")+
+				"). Read the run's status; repair again if it still has failed tasks.")
 	case errors.Is(e, databricks.ErrPermissionDenied) && isSQLOp(e.Op):
 		return newProblem(http.StatusForbidden, "forbidden",
 			"Databricks refused the request for this user: "+e.Detail+
@@ -149,7 +153,7 @@ func databricksProblem(e *databricks.Error) *problem {
 	case errors.Is(e, databricks.ErrPermissionDenied):
 		return newProblem(http.StatusForbidden, "forbidden",
 			"Databricks refused the request for this user: "+e.Detail+
-				" (a job owner or workspace admin grants CAN_VIEW to read runs and CAN_MANAGE_RUN to trigger or cancel them).")
+				" (a job owner or workspace admin grants CAN_VIEW to read runs and CAN_MANAGE_RUN to trigger, cancel or repair them).")
 	case errors.Is(e, databricks.ErrNotInWorkspace):
 		return newProblem(http.StatusForbidden, "not_in_workspace",
 			"The signed-in user is not a member of the Databricks workspace (Databricks answered: "+

@@ -30,6 +30,8 @@ func (s *server) operations() []operation {
 		{http.MethodGet, "/api/jobs/runs/{run_id}/output", "GetRunOutput", true, s.handleGetRunOutput(), getRunOutputDoc()},
 		{http.MethodPost, "/api/jobs/runs/{run_id}/cancel", "CancelRun", true, s.handleCancelRun(), cancelRunDoc()},
 		{http.MethodGet, "/api/jobs", "ListJobs", true, s.handleListJobs(), listJobsDoc()},
+		{http.MethodGet, "/api/jobs/runs/ended", "WhenARunEnds", true, s.handleRunsEnded(), whenARunEndsDoc()},
+		{http.MethodPost, "/api/jobs/runs/{run_id}/repair", "RepairRun", true, s.handleRepairRun(), repairRunDoc()},
 		{http.MethodPost, "/api/sql/statements", "RunStatement", true, s.sqlOnly(s.handleRunStatement()), runStatementDoc()},
 		{http.MethodGet, "/api/sql/statements/{statement_id}", "GetStatement", true, s.sqlOnly(s.handleGetStatement()), getStatementDoc()},
 		{http.MethodPost, "/api/sql/statements/{statement_id}/cancel", "CancelStatement", true, s.sqlOnly(s.handleCancelStatement()), cancelStatementDoc()},

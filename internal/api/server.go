@@ -36,6 +36,8 @@ type Jobs interface {
 	RunOutputs(ctx context.Context, run databricks.Run) ([]databricks.TaskOutput, error)
 	CancelRun(ctx context.Context, runID int64) error
 	ListJobs(ctx context.Context, name string, max int) ([]databricks.Job, error)
+	ListRuns(ctx context.Context, r databricks.ListRunsRequest) ([]databricks.Run, error)
+	RepairRun(ctx context.Context, r databricks.RepairRequest) (int64, error)
 }
 
 // SQL is the part of the Databricks SQL Statement Execution API flowbricks uses; the token travels
@@ -67,6 +69,8 @@ type Deps struct {
 	// RequestTimeout bounds the work done for one request (default 60 s, below the 120 s after
 	// which Logic Apps and Power Automate give up on a synchronous call).
 	RequestTimeout time.Duration
+	// Now is the clock of the run trigger's cursor and of the retry memories (default time.Now).
+	Now func() time.Time
 }
 
 // NewServer returns flowbricks' whole HTTP surface.
@@ -83,13 +87,23 @@ func NewServer(d Deps) http.Handler {
 	if d.Config.SQLMaxBytes <= 0 {
 		d.Config.SQLMaxBytes = config.DefaultSQLMaxBytes
 	}
-	s := &server{Deps: d, statements: newStatementMemory(statementMemorySize, statementMemoryTTL, time.Now)}
+	if d.Config.TriggerLookback <= 0 {
+		d.Config.TriggerLookback = config.DefaultTriggerLookback
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d,
+		statements: newRetryMemory[string](retryMemorySize, retryMemoryTTL, d.Now),
+		repairs:    newRetryMemory[int64](retryMemorySize, retryMemoryTTL, d.Now),
+	}
 	s.ops = s.operations()
 	return s.routes()
 }
 
 type server struct {
 	Deps
-	ops        []operation      // the route table (routes.go), built once
-	statements *statementMemory // which statement each retried RunStatement started (sqlmemory.go)
+	ops        []operation          // the route table (routes.go), built once
+	statements *retryMemory[string] // which statement each retried RunStatement started (retrymemory.go)
+	repairs    *retryMemory[int64]  // which repair each retried RepairRun started (retrymemory.go)
 }

@@ -345,22 +345,10 @@ func queryTags(r *http.Request, name string) []databricks.QueryTag {
 	return tags
 }
 
-// retryKey is a RunStatement's key in the retry memory ("" = none) and the label the audit line
-// shows for the caller's Idempotency-Key.
-type retryKey struct {
-	token string
-	label string
-}
-
 // statementKey derives the retry memory's key (docs/sql.md, Retries) from the caller, the
 // workspace, the warehouse and the request as Databricks receives it, and what ties one action's
-// retries together: the Idempotency-Key header, else the workflow headers. A request with
-// neither has no key: nothing tells its retries from new requests.
+// retries together (retryKeyFor).
 func statementKey(r *http.Request, plan statementPlan) (retryKey, error) {
-	key, workflow, err := retryBasis(r)
-	if err != nil || (key == "" && workflow == nil) {
-		return retryKey{}, err
-	}
 	u := plan.upstream
 	canonical, _ := json.Marshal(struct { // struct fields in order: deterministic
 		Statement, Name     string
@@ -368,11 +356,7 @@ func statementKey(r *http.Request, plan statementPlan) (retryKey, error) {
 		Catalog, Schema     string
 		RowLimit, ByteLimit int64
 	}{u.Statement, plan.name, u.Parameters, u.Catalog, u.Schema, u.RowLimit, u.ByteLimit})
-	parts := []string{callerScope(principalFrom(r.Context())), workspaceName(r), u.WarehouseID, string(canonical)}
-	if key != "" {
-		return retryKey{token: deriveToken("sq", append(parts, "ik", key)...), label: redact.Label(key)}, nil
-	}
-	return retryKey{token: deriveToken("sq", append(append(parts, "wf"), workflow...)...)}, nil
+	return retryKeyFor(r, "sq", workspaceName(r), u.WarehouseID, string(canonical))
 }
 
 // executeOnce executes a statement, unless the retry memory knows the key: then it reads the
@@ -386,11 +370,7 @@ func (s *server) executeOnce(r *http.Request, ws SQL, key string, req databricks
 	}
 	id, finish, err := s.statements.claim(ctx, key)
 	if err != nil {
-		p := newProblem(http.StatusServiceUnavailable, "request_in_progress",
-			"The same request (same caller, body and workflow action or Idempotency-Key) is still being executed; retry shortly.")
-		p.retryAfter = 5 * time.Second
-		p.cause = err
-		return st, false, p
+		return st, false, requestInProgress(err)
 	}
 	if id != "" {
 		hlog.FromRequest(r).Info().Str("statement_id", id).Msg("a retried request: answering from the statement it started")

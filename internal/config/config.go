@@ -34,6 +34,12 @@ const (
 	DefaultSQLMaxBytes = 4 << 20
 	MaxSQLRows         = 100_000
 	MaxSQLBytes        = 25 << 20
+	// DefaultTriggerLookback is how long before its cursor "When a job run ends" looks for runs
+	// that started (runs/list filters by start time, the trigger by end time): runs that ran
+	// longer are missed (docs/connector.md, "When a job run ends"). MaxTriggerLookback is
+	// Databricks' 60-day run retention: no run started earlier can still be listed.
+	DefaultTriggerLookback = 48 * time.Hour
+	MaxTriggerLookback     = 60 * 24 * time.Hour
 )
 
 // Names of the settings the handler reads. azidentity's and the Databricks SDK's names are used
@@ -64,6 +70,7 @@ const (
 	EnvWarehouses            = "FLOWBRICKS_WAREHOUSES"
 	EnvSQLMaxRows            = "FLOWBRICKS_SQL_MAX_ROWS"
 	EnvSQLMaxBytes           = "FLOWBRICKS_SQL_MAX_BYTES"
+	EnvTriggerLookbackHours  = "FLOWBRICKS_TRIGGER_LOOKBACK_HOURS"
 	EnvPort                  = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvWebsiteHostname       = "WEBSITE_HOSTNAME"
 )
@@ -75,7 +82,7 @@ func SettingNames() []string {
 		EnvManagedIdentityClient, EnvAuthorityHost, EnvDatabricksHost, EnvAudiences, EnvScope,
 		EnvAppCallers, EnvClientApps, EnvAppRole, EnvPublicURL, EnvPollSeconds, EnvLogLevel, EnvLogFormat,
 		EnvWorkspaces, EnvJobs, EnvUpstreamTimeout, EnvPort, EnvWebsiteHostname,
-		EnvSQL, EnvSQLStatements, EnvWarehouses, EnvSQLMaxRows, EnvSQLMaxBytes,
+		EnvSQL, EnvSQLStatements, EnvWarehouses, EnvSQLMaxRows, EnvSQLMaxBytes, EnvTriggerLookbackHours,
 		EnvConnectorHost, EnvConnectorContactName, EnvConnectorContactURL, EnvConnectorContactEmail, EnvConnectorPrivacyURL,
 	}
 }
@@ -143,6 +150,9 @@ type Config struct {
 	// UpstreamTimeout is the deadline of each Databricks call, retries included
 	// (FLOWBRICKS_UPSTREAM_TIMEOUT_SECONDS, default DefaultUpstreamTimeout).
 	UpstreamTimeout time.Duration
+	// TriggerLookback is how long before its cursor the run trigger looks for runs that started
+	// (FLOWBRICKS_TRIGGER_LOOKBACK_HOURS, default DefaultTriggerLookback).
+	TriggerLookback time.Duration
 
 	// Connector is what the served connector definition says about its publisher, and the host
 	// the connector is imported for (FLOWBRICKS_CONNECTOR_*; connector.go).
@@ -265,6 +275,15 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, &Error{EnvUpstreamTimeout, fmt.Sprintf("must be a whole number of seconds from 1 to %d", int(MaxUpstreamTimeout/time.Second))}
 		}
 		c.UpstreamTimeout = time.Duration(n) * time.Second
+	}
+
+	c.TriggerLookback = DefaultTriggerLookback
+	if s := get(EnvTriggerLookbackHours); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || time.Duration(n)*time.Hour > MaxTriggerLookback {
+			return c, &Error{EnvTriggerLookbackHours, fmt.Sprintf("must be a whole number of hours from 1 to %d (Databricks keeps runs for 60 days)", int(MaxTriggerLookback/time.Hour))}
+		}
+		c.TriggerLookback = time.Duration(n) * time.Hour
 	}
 
 	if c.LogLevel == "" {

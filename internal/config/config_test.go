@@ -36,7 +36,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.Credential != CredentialSecret || c.AuthorityHost != azure.PublicAuthorityHost || c.Scope != DefaultScope ||
 		c.AppRole != DefaultAppRole || c.LogFormat != "json" || c.LogLevel != "info" || c.Port != 8080 ||
-		c.PollInterval != 20*time.Second || len(c.AppCallers) != 0 || c.UpstreamTimeout != DefaultUpstreamTimeout {
+		c.PollInterval != 20*time.Second || len(c.AppCallers) != 0 || c.UpstreamTimeout != DefaultUpstreamTimeout ||
+		c.TriggerLookback != 48*time.Hour {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 	if got := strings.Join(c.Audiences, ","); got != client+",api://"+client {
@@ -73,6 +74,10 @@ func TestLoadAccepts(t *testing.T) {
 			}},
 		{"upstream timeout", map[string]string{EnvUpstreamTimeout: "3"},
 			func(c Config) bool { return c.UpstreamTimeout == 3*time.Second }},
+		{"trigger look-back of a day", map[string]string{EnvTriggerLookbackHours: "24"},
+			func(c Config) bool { return c.TriggerLookback == 24*time.Hour }},
+		{"trigger look-back of Databricks' whole 60-day retention", map[string]string{EnvTriggerLookbackHours: "1440"},
+			func(c Config) bool { return c.TriggerLookback == 60*24*time.Hour }},
 		{"console logs", map[string]string{EnvLogFormat: "Console", EnvLogLevel: "DEBUG"},
 			func(c Config) bool { return c.LogFormat == "console" && c.LogLevel == "debug" }},
 	}
@@ -116,6 +121,9 @@ func TestLoadRejectsNamingTheVariable(t *testing.T) {
 		{map[string]string{EnvUpstreamTimeout: "0"}, EnvUpstreamTimeout},
 		{map[string]string{EnvUpstreamTimeout: "56"}, EnvUpstreamTimeout},
 		{map[string]string{EnvUpstreamTimeout: "3s"}, EnvUpstreamTimeout},
+		{map[string]string{EnvTriggerLookbackHours: "0"}, EnvTriggerLookbackHours},
+		{map[string]string{EnvTriggerLookbackHours: "1441"}, EnvTriggerLookbackHours},
+		{map[string]string{EnvTriggerLookbackHours: "48h"}, EnvTriggerLookbackHours},
 		{map[string]string{EnvLogLevel: "loud"}, EnvLogLevel},
 		{map[string]string{EnvLogFormat: "xml"}, EnvLogFormat},
 		{map[string]string{EnvPort: ""}, EnvPort},

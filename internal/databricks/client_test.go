@@ -129,7 +129,7 @@ func TestAuthorizationCarriesTheContextToken(t *testing.T) {
 	if got := reqs[0].Authorization; got != "Bearer user-token-1" {
 		t.Errorf("Authorization = %q, want %q", got, "Bearer user-token-1")
 	}
-	if got := reqs[0].Path + "?" + reqs[0].Query; got != "/api/2.2/jobs/runs/get?run_id=5001" {
+	if got := reqs[0].Path + "?" + reqs[0].Query; got != "/api/2.2/jobs/runs/get?include_history=true&run_id=5001" {
 		t.Errorf("request = %s", got)
 	}
 }

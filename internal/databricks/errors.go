@@ -59,6 +59,10 @@ var (
 	// ErrUpstream: any other server-side failure (500, 502, 504, unparseable
 	// answers, an endpoint that does not exist at the configured host).
 	ErrUpstream = errors.New("unexpected answer from Databricks")
+	// ErrRepairConflict: runs/repair refused the latest_repair_id sent (or its
+	// absence): the run was repaired since its history was read. Detail
+	// carries Databricks' message.
+	ErrRepairConflict = errors.New("the run was repaired meanwhile")
 	// ErrInvalidRequest: any other 4xx, or a request rejected before sending;
 	// Detail says why.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -84,6 +88,8 @@ const (
 	OpGetOutput = "get-output"
 	OpCancelRun = "cancel-run"
 	OpListJobs  = "list-jobs"
+	OpListRuns  = "list-runs"
+	OpRepairRun = "repair-run"
 
 	OpExecuteStatement = "execute-statement"
 	OpGetStatement     = "get-statement"
@@ -169,6 +175,12 @@ var (
 	runNotExistRe = regexp.MustCompile(`Run .* does not exist|Run: .* in job: .* doesn't exist`)
 )
 
+// latestRepairRe matches runs/repair's refusals of latest_repair_id: "The latest repair ID needs
+// to be provided in order to create a new repair"
+// (https://github.com/databricks/databricks-sdk-py/issues/157), and, loosely, one that is not the
+// latest (its wording is not documented).
+var latestRepairRe = regexp.MustCompile(`(?i)latest[ _]repair[ _]id`)
+
 // tokenRejectedRe matches the messages with which Azure Databricks has refused
 // a bearer token, whatever the status it came with (captured answers):
 //
@@ -217,6 +229,7 @@ var tokenRejectedRe = regexp.MustCompile(`(?i)JWT has expired|JWT expired|token 
 //	                                                     → ErrWarehouseNotFound (unless it names a catalog/schema/table)
 //	    a chunk call's message about the chunk (index out of range) → ErrInvalidRequest
 //	    404 on list-warehouses                           → ErrUpstream
+//	4xx on repair-run about the latest repair id         → ErrRepairConflict (latestRepairRe)
 //	4xx "Job … does not exist"                           → ErrJobNotFound (run-now: the SDK maps it to bad request only)
 //	4xx "Run … does not exist" / "Run: … in job: … doesn't exist" → ErrRunNotFound
 //	404 ENDPOINT_NOT_FOUND or unparseable body           → ErrUpstream (wrong host or API path)
@@ -302,6 +315,8 @@ func classifyAPIError(e *Error, op string, apiErr *apierr.APIError) {
 		e.Kind = ErrUpstream
 	case status >= 400 && isSQLOp(op):
 		e.Kind = sqlKind(op, status, code, msg)
+	case status >= 400 && status < 500 && op == OpRepairRun && latestRepairRe.MatchString(msg):
+		e.Kind = ErrRepairConflict
 	case status >= 400 && jobNotExistRe.MatchString(msg):
 		e.Kind = ErrJobNotFound
 	case status >= 400 && runNotExistRe.MatchString(msg):
@@ -370,7 +385,7 @@ func sqlKind(op string, status int, code, msg string) error {
 
 func notFoundFor(op string) error {
 	switch op {
-	case OpRunNow, OpListJobs:
+	case OpRunNow, OpListJobs, OpListRuns:
 		return ErrJobNotFound
 	default:
 		return ErrRunNotFound

@@ -40,7 +40,7 @@ func jettyPage(status int, reason string) string {
 const gatewayHTML = `<html><body><h1>Bad Gateway</h1></body></html>`
 
 var allKinds = []error{ErrJobNotFound, ErrRunNotFound, ErrStatementNotFound, ErrWarehouseNotFound, ErrPermissionDenied,
-	ErrNotInWorkspace, ErrTokenRejected, ErrThrottled, ErrUnavailable, ErrUpstream, ErrInvalidRequest, ErrNoToken}
+	ErrRepairConflict, ErrNotInWorkspace, ErrTokenRejected, ErrThrottled, ErrUnavailable, ErrUpstream, ErrInvalidRequest, ErrNoToken}
 
 // callOp runs one operation against run/job id 42.
 func callOp(ctx context.Context, c *Client, op string) error {
@@ -58,6 +58,12 @@ func callOp(ctx context.Context, c *Client, op string) error {
 		return c.CancelRun(ctx, 42)
 	case OpListJobs:
 		_, err := c.ListJobs(ctx, "x", 10)
+		return err
+	case OpListRuns:
+		_, err := c.ListRuns(ctx, ListRunsRequest{JobID: 42, CompletedOnly: true})
+		return err
+	case OpRepairRun:
+		_, err := c.RepairRun(ctx, RepairRequest{RunID: 42, RerunAllFailedTasks: true, LatestRepairID: 7})
 		return err
 	case OpExecuteStatement:
 		_, err := c.ExecuteStatement(ctx, StatementRequest{WarehouseID: "5f3c0a1b2c3d4e5f", Statement: "SELECT 42"})
@@ -369,6 +375,38 @@ func TestErrorMapping(t *testing.T) {
 		{
 			name: "list-warehouses: 403 PERMISSION_DENIED", op: OpListWarehouses,
 			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"no"}`},
+			wantKind: ErrPermissionDenied,
+		},
+		// runs/list and runs/repair (docs/architecture.md, Azure Databricks Jobs API 2.2).
+		{
+			name: "list-runs: 400 job does not exist", op: OpListRuns,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"Job 42 does not exist."}`},
+			wantKind: ErrJobNotFound, wantDetail: "Job 42 does not exist.",
+		},
+		{
+			name: "repair-run: 400 latest repair id missing: the run was repaired meanwhile", op: OpRepairRun,
+			resp:       resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"The latest repair ID needs to be provided in order to create a new repair"}`},
+			wantKind:   ErrRepairConflict,
+			wantDetail: "The latest repair ID needs to be provided in order to create a new repair", wantAttempts: 1,
+		},
+		{
+			name: "repair-run: 409 latest_repair_id not the latest: the run was repaired meanwhile", op: OpRepairRun,
+			resp:     resp{status: 409, body: `{"error_code":"RESOURCE_CONFLICT","message":"latest_repair_id 7 is not the latest repair of run 42"}`},
+			wantKind: ErrRepairConflict, wantAttempts: 1,
+		},
+		{
+			name: "repair-run: 400 run still active: invalid request", op: OpRepairRun,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_STATE","message":"Run 42 is still active and cannot be repaired"}`},
+			wantKind: ErrInvalidRequest,
+		},
+		{
+			name: "repair-run: 400 run does not exist", op: OpRepairRun,
+			resp:     resp{status: 400, body: `{"error_code":"INVALID_PARAMETER_VALUE","message":"Run 42 does not exist."}`},
+			wantKind: ErrRunNotFound,
+		},
+		{
+			name: "repair-run: 403 PERMISSION_DENIED (CAN_VIEW only)", op: OpRepairRun,
+			resp:     resp{status: 403, body: `{"error_code":"PERMISSION_DENIED","message":"User bob does not have Manage Run or Owner or Admin permissions on job 42"}`},
 			wantKind: ErrPermissionDenied,
 		},
 		{

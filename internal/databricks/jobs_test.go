@@ -408,7 +408,7 @@ func TestGetRunFollowsTaskPages(t *testing.T) {
 	for _, r := range u.requests() {
 		queries = append(queries, r.Query)
 	}
-	if want := []string{"run_id=5001", "page_token=100&run_id=5001", "page_token=200&run_id=5001"}; !reflect.DeepEqual(queries, want) {
+	if want := []string{"include_history=true&run_id=5001", "include_history=true&page_token=100&run_id=5001", "include_history=true&page_token=200&run_id=5001"}; !reflect.DeepEqual(queries, want) {
 		t.Errorf("queries = %q, want %q", queries, want)
 	}
 }

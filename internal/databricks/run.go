@@ -37,6 +37,15 @@ import (
 //     setup/execution/cleanup are 0); else setup+execution+cleanup; else
 //     end_time-start_time when both are set; else 0 (still running).
 //   - StartTime/EndTime: RFC 3339 UTC, second precision; "" when 0.
+//     EndTimeMs keeps the end in epoch milliseconds for ordering (not in
+//     the JSON).
+//   - RepairCount/LatestRepairID: the REPAIR items of repair_history (runs/get
+//     with include_history=true) and the id of the last one; 0 when the run
+//     was never repaired or Databricks sent no history (runs/list does not).
+//   - A repaired run follows its latest repair: when the last repair_history
+//     item is a repair that is not over, the run is not over either, whatever
+//     the run's own state still says (so waiting for a repair cannot end
+//     with the result of the attempt before it).
 type Run struct {
 	RunID            int64     `json:"run_id" doc:"The run's id."`
 	JobID            int64     `json:"job_id" doc:"The job's id."`
@@ -51,7 +60,12 @@ type Run struct {
 	EndTime          string    `json:"end_time" doc:"When the run ended (RFC 3339, UTC); empty while running."`
 	DurationMs       int64     `json:"duration_ms" doc:"How long the run took, in milliseconds; 0 while running."`
 	Tasks            []TaskRun `json:"tasks" doc:"The run's tasks."`
+	RepairCount      int       `json:"repair_count" doc:"How many times the run was repaired; 0 if never (or when the answer comes from the run list, which has no repair history)."`
+	LatestRepairID   int64     `json:"latest_repair_id" doc:"The id of the run's latest repair; 0 if it was never repaired."`
 	IdempotencyToken string    `json:"idempotency_token" doc:"The idempotency token run-now sent with this run (retries with the same token return this run); empty when a run is read, as Databricks does not return it."` // filled by the API layer
+	// EndTimeMs is EndTime in epoch milliseconds (0 while running): the order in which runs
+	// ended, to the millisecond, which EndTime's seconds cannot give.
+	EndTimeMs int64 `json:"-"`
 }
 
 // TaskRun is one task of a run; State/Result follow the rules on [Run].
@@ -100,6 +114,11 @@ func mapRun(r *wireRun) Run {
 		return Run{State: StateUnknown, Tasks: []TaskRun{}}
 	}
 	st := deriveStatus(r.Status, r.State)
+	repairs, latestRepair, repairing := r.repairs()
+	endMs := int64(r.EndTime)
+	if repairing != nil && !repairing.terminal {
+		st, endMs = *repairing, 0
+	}
 	out := Run{
 		RunID:      int64(r.RunID),
 		JobID:      int64(r.JobID),
@@ -111,9 +130,13 @@ func mapRun(r *wireRun) Run {
 		Message:    st.message,
 		RunPageURL: r.RunPageURL,
 		StartTime:  msToRFC3339(int64(r.StartTime)),
-		EndTime:    msToRFC3339(int64(r.EndTime)),
+		EndTime:    msToRFC3339(endMs),
 		DurationMs: r.durationMs(),
 		Tasks:      make([]TaskRun, 0, len(r.Tasks)),
+
+		RepairCount:    repairs,
+		LatestRepairID: latestRepair,
+		EndTimeMs:      max(endMs, 0),
 	}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
@@ -128,6 +151,25 @@ func mapRun(r *wireRun) Run {
 		})
 	}
 	return out
+}
+
+// repairs counts the REPAIR items of the run's history and returns the last one's id and, when
+// the history ends with a repair that has a state, that repair's status.
+func (r *wireRun) repairs() (count int, latest int64, last *runStatus) {
+	for _, h := range r.RepairHistory {
+		if h.Type == string(jobs.RepairHistoryItemTypeRepair) {
+			count++
+			latest = int64(h.ID)
+		}
+	}
+	if n := len(r.RepairHistory); n > 0 {
+		h := r.RepairHistory[n-1]
+		if h.Type == string(jobs.RepairHistoryItemTypeRepair) && (h.Status != nil || h.State != nil) {
+			st := deriveStatus(h.Status, h.State)
+			last = &st
+		}
+	}
+	return count, latest, last
 }
 
 type runStatus struct {

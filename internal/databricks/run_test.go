@@ -62,7 +62,7 @@ func TestRunMapping(t *testing.T) {
 				"status":{"state":"TERMINATED","termination_details":{"code":"SUCCESS","type":"SUCCESS","message":""}}}`,
 			want: Run{RunID: 5001, JobID: 101, RunName: "daily-sales-refresh", RunPageURL: "https://adb/#job/101/run/5001",
 				State: "TERMINATED", Result: "SUCCESS", Terminal: true, Succeeded: true,
-				StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:03:12Z", DurationMs: 192000, Tasks: []TaskRun{}},
+				StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:03:12Z", EndTimeMs: 1795860192000, DurationMs: 192000, Tasks: []TaskRun{}},
 		},
 		{
 			name: "failed: termination code and message",
@@ -120,7 +120,7 @@ func TestRunMapping(t *testing.T) {
 				 {"task_key":"notify","run_id":104,"state":{"life_cycle_state":"RUNNING"},"status":{"state":"RUNNING"}}
 				]}`,
 			want: Run{RunID: 100, JobID: 7, State: "TERMINATED", Result: "RUN_EXECUTION_ERROR", Terminal: true,
-				Message: "Task transform failed", StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:05:00Z", DurationMs: 300000,
+				Message: "Task transform failed", StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:05:00Z", EndTimeMs: 1795860300000, DurationMs: 300000,
 				Tasks: []TaskRun{
 					{TaskKey: "ingest", RunID: 101, State: "TERMINATED", Result: "SUCCESS", RunPageURL: "https://h/101", DurationMs: 90000},
 					{TaskKey: "transform", RunID: 102, State: "TERMINATED", Result: "FAILED", RunPageURL: "https://h/102", DurationMs: 60000},
@@ -133,7 +133,33 @@ func TestRunMapping(t *testing.T) {
 			json: `{"run_id":1,"setup_duration":1000,"execution_duration":5000,"cleanup_duration":500,"start_time":1795860000000,"end_time":1795860999000,
 				"state":{"life_cycle_state":"TERMINATED","result_state":"SUCCESS"}}`,
 			want: Run{RunID: 1, State: "TERMINATED", Result: "SUCCESS", Terminal: true, Succeeded: true,
-				StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:16:39Z", DurationMs: 6500, Tasks: []TaskRun{}},
+				StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:16:39Z", EndTimeMs: 1795860999000, DurationMs: 6500, Tasks: []TaskRun{}},
+		},
+		{
+			name: "repaired twice, the last repair over: repair count and latest repair id from the history",
+			json: `{"run_id":1,"start_time":1795860000000,"end_time":1795861200500,
+				"state":{"life_cycle_state":"TERMINATED","result_state":"SUCCESS"},"status":{"state":"TERMINATED","termination_details":{"code":"SUCCESS"}},
+				"repair_history":[
+				 {"type":"ORIGINAL","start_time":1795860000000,"end_time":1795860060000,"status":{"state":"TERMINATED","termination_details":{"code":"RUN_EXECUTION_ERROR"}},"task_run_ids":[2,3]},
+				 {"type":"REPAIR","id":"734650698524280","start_time":1795860600000,"end_time":1795860660000,"status":{"state":"TERMINATED","termination_details":{"code":"RUN_EXECUTION_ERROR"}},"task_run_ids":[4]},
+				 {"type":"REPAIR","id":734650698524281,"start_time":1795861000000,"end_time":1795861200500,"status":{"state":"TERMINATED","termination_details":{"code":"SUCCESS"}},"task_run_ids":[5]}]}`,
+			want: Run{RunID: 1, State: "TERMINATED", Result: "SUCCESS", Terminal: true, Succeeded: true,
+				StartTime: "2026-11-28T10:00:00Z", EndTime: "2026-11-28T10:20:00Z", EndTimeMs: 1795861200500, DurationMs: 1200500,
+				Tasks: []TaskRun{}, RepairCount: 2, LatestRepairID: 734650698524281},
+		},
+		{
+			name: "a repair under way while the run still shows the attempt before it: not over",
+			json: `{"run_id":1,"end_time":1795860060000,
+				"state":{"life_cycle_state":"TERMINATED","result_state":"FAILED"},"status":{"state":"TERMINATED","termination_details":{"code":"RUN_EXECUTION_ERROR"}},
+				"repair_history":[
+				 {"type":"ORIGINAL","end_time":1795860060000,"status":{"state":"TERMINATED","termination_details":{"code":"RUN_EXECUTION_ERROR"}}},
+				 {"type":"REPAIR","id":9,"status":{"state":"PENDING"},"state":{"life_cycle_state":"PENDING","state_message":"Waiting for cluster"}}]}`,
+			want: Run{RunID: 1, State: "PENDING", Message: "Waiting for cluster", Tasks: []TaskRun{}, RepairCount: 1, LatestRepairID: 9},
+		},
+		{
+			name: "history with the original attempt only: never repaired",
+			json: `{"run_id":1,"status":{"state":"RUNNING"},"repair_history":[{"type":"ORIGINAL","status":{"state":"RUNNING"}}]}`,
+			want: Run{RunID: 1, State: "RUNNING", Tasks: []TaskRun{}},
 		},
 		{
 			name: "int64 fields as decimal strings (proto-JSON style) are accepted",
@@ -171,8 +197,8 @@ func TestRunMapping(t *testing.T) {
 // The run status keys (docs/architecture.md, Run status), all present and none null, for a run about
 // which Databricks said nothing.
 func TestRunJSONShapeIsNeverNull(t *testing.T) {
-	wantKeys := []string{"duration_ms", "end_time", "idempotency_token", "job_id", "message", "result", "run_id",
-		"run_name", "run_page_url", "start_time", "state", "succeeded", "tasks", "terminal"}
+	wantKeys := []string{"duration_ms", "end_time", "idempotency_token", "job_id", "latest_repair_id", "message", "repair_count",
+		"result", "run_id", "run_name", "run_page_url", "start_time", "state", "succeeded", "tasks", "terminal"}
 	for name, run := range map[string]Run{
 		"empty run": mapRun(&wireRun{}),
 		"nil run":   mapRun(nil),

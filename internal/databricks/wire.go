@@ -92,15 +92,25 @@ type wireTask struct {
 	wireTimes
 }
 
+// wireRepair is one item of a run's repair_history (runs/get with include_history=true): the
+// original attempt (type ORIGINAL, no id) or a repair.
+type wireRepair struct {
+	Type   string      `json:"type"`
+	ID     flexInt64   `json:"id"`
+	State  *wireState  `json:"state"`
+	Status *wireStatus `json:"status"`
+}
+
 type wireRun struct {
-	RunID         flexInt64   `json:"run_id"`
-	JobID         flexInt64   `json:"job_id"`
-	RunName       string      `json:"run_name"`
-	RunPageURL    string      `json:"run_page_url"`
-	State         *wireState  `json:"state"`
-	Status        *wireStatus `json:"status"`
-	Tasks         []wireTask  `json:"tasks"`
-	NextPageToken string      `json:"next_page_token"`
+	RunID         flexInt64    `json:"run_id"`
+	JobID         flexInt64    `json:"job_id"`
+	RunName       string       `json:"run_name"`
+	RunPageURL    string       `json:"run_page_url"`
+	State         *wireState   `json:"state"`
+	Status        *wireStatus  `json:"status"`
+	Tasks         []wireTask   `json:"tasks"`
+	RepairHistory []wireRepair `json:"repair_history"`
+	NextPageToken string       `json:"next_page_token"`
 	wireTimes
 }
 
@@ -119,11 +129,12 @@ func (c *Client) getJSON(ctx context.Context, path string, request, response any
 	return c.dc.Do(ctx, http.MethodGet, path, headers, nil, request, response)
 }
 
-// fetchRun reads a run and, like JobsAPI.GetRun, follows next_page_token to
-// collect all its tasks.
+// fetchRun reads a run with its repair history and, like JobsAPI.GetRun, follows
+// next_page_token to collect all its tasks (and history items, an array the
+// pages may also split).
 func (c *Client) fetchRun(ctx context.Context, runID int64) (*wireRun, error) {
 	var run wireRun
-	if err := c.getJSON(ctx, pathRunsGet, jobs.GetRunRequest{RunId: runID}, &run); err != nil {
+	if err := c.getJSON(ctx, pathRunsGet, jobs.GetRunRequest{RunId: runID, IncludeHistory: true}, &run); err != nil {
 		return nil, err
 	}
 	for pages := 1; run.NextPageToken != ""; pages++ {
@@ -132,10 +143,11 @@ func (c *Client) fetchRun(ctx context.Context, runID int64) (*wireRun, error) {
 				Detail: fmt.Sprintf("runs/get still had a next_page_token after %d pages", maxRunPages)}
 		}
 		var next wireRun
-		if err := c.getJSON(ctx, pathRunsGet, jobs.GetRunRequest{RunId: runID, PageToken: run.NextPageToken}, &next); err != nil {
+		if err := c.getJSON(ctx, pathRunsGet, jobs.GetRunRequest{RunId: runID, IncludeHistory: true, PageToken: run.NextPageToken}, &next); err != nil {
 			return nil, err
 		}
 		run.Tasks = append(run.Tasks, next.Tasks...)
+		run.RepairHistory = append(run.RepairHistory, next.RepairHistory...)
 		run.NextPageToken = next.NextPageToken
 	}
 	return &run, nil

@@ -23,13 +23,13 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newTestMemory(size int) (*statementMemory, *clock) {
+func newTestMemory(size int) (*retryMemory[string], *clock) {
 	c := &clock{now: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
-	return newStatementMemory(size, 15*time.Minute, c.Now), c
+	return newRetryMemory[string](size, 15*time.Minute, c.Now), c
 }
 
 // mustStart claims key and expects to be the one that executes.
-func mustStart(t *testing.T, m *statementMemory, key string) func(string) {
+func mustStart(t *testing.T, m *retryMemory[string], key string) func(string) {
 	t.Helper()
 	id, finish, err := m.claim(testsupport.Context(t), key)
 	if err != nil || id != "" || finish == nil {
@@ -39,7 +39,7 @@ func mustStart(t *testing.T, m *statementMemory, key string) func(string) {
 }
 
 // mustRemember claims key and expects the statement want.
-func mustRemember(t *testing.T, m *statementMemory, key, want string) {
+func mustRemember(t *testing.T, m *retryMemory[string], key, want string) {
 	t.Helper()
 	id, finish, err := m.claim(testsupport.Context(t), key)
 	if err != nil || id != want || finish != nil {
@@ -47,7 +47,7 @@ func mustRemember(t *testing.T, m *statementMemory, key, want string) {
 	}
 }
 
-func TestStatementMemory(t *testing.T) {
+func TestRetryMemory(t *testing.T) {
 	t.Run("a key names its statement until the TTL has passed", func(t *testing.T) {
 		m, c := newTestMemory(10)
 		mustStart(t, m, "k")("stmt-1")
