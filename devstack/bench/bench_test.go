@@ -136,8 +136,9 @@ func TestBenchSmoke(t *testing.T) {
 	for _, tg := range rep.Targets {
 		names[tg.Name] = true
 	}
-	for _, n := range []string{"handler CPU per warm get-run", "added p50 latency, get-run", "added p99 latency, get-run",
-		"Entra token requests = distinct user tokens", "peak RSS", "cold start median"} {
+	for _, n := range []string{"handler CPU per warm get-run", "handler CPU per warm run-now", "added p50 latency, get-run, 1 in flight",
+		"added p99 latency, get-run, 1 in flight", "discovery fetches in the cold burst", "Entra token requests = distinct user tokens",
+		"peak RSS", "cold start median"} {
 		if !names[n] {
 			t.Errorf("no target %q in %+v", n, rep.Targets)
 		}
