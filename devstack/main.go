@@ -6,7 +6,7 @@
 //	go run ./devstack down  [--dir D]
 //	go run ./devstack token --user alice | --app CLIENT_ID [--dir D] [--ttl 1h]
 //	go run ./devstack demo  [--port 7071] [--app A] [--no-build]
-//	go run ./devstack bench [--users 1000] [--concurrency 32] [--requests 20000] [--cold-starts 20] [--out F]
+//	go run ./devstack bench [--users 1000] [--concurrency 32] [--requests 20000] [--cold-starts 20] [--out F] [--profile DIR]
 package main
 
 import (

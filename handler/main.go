@@ -26,5 +26,10 @@ func main() {
 // run serves until ctx is cancelled. The arguments are unused: the Functions host configures a
 // custom handler through its environment only. Log lines go to stdout, which the host captures.
 func run(ctx context.Context, _ []string, getenv func(string) string, stdout, _ io.Writer) error {
+	stopProfile, err := benchProfile(getenv)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	return app.Run(ctx, getenv, stdout)
 }

@@ -9,17 +9,20 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowbricks/flowbricks/devstack/stack"
+	"github.com/flowbricks/flowbricks/internal/benchprofile"
 	"github.com/flowbricks/flowbricks/internal/testsupport"
 )
 
 // repoRoot is the repository; appRoot a copy of its Functions app with the handler built once for
-// the package's tests (with go test's settings, so from the build cache).
+// the package's tests (with go test's settings, so from the build cache), with the profile
+// endpoint compiled in, as `devstack bench --profile` builds it.
 var repoRoot, appRoot string
 
 func TestMain(m *testing.M) {
@@ -42,7 +45,7 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := stack.BuildHandler(context.Background(), repoRoot, appRoot); err != nil {
+	if err := stack.BuildHandler(context.Background(), repoRoot, appRoot, benchprofile.BuildTag); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -53,9 +56,10 @@ func runTests(m *testing.M) int {
 // what it must. It asserts what the bench counts — never how fast anything was.
 func TestBenchSmoke(t *testing.T) {
 	const users = 3
+	profiles := t.TempDir()
 	o := benchOptions{
 		Users: users, Concurrency: 2, Requests: 8, Burst: 2, Serial: 4, ColdStarts: 2,
-		Timeout: time.Hour, AppRoot: appRoot, HandlerLog: io.Discard,
+		Timeout: time.Hour, AppRoot: appRoot, HandlerLog: io.Discard, ProfileDir: profiles,
 	}
 	// Bounded by the test's deadline, not by a figure a loaded machine can exceed.
 	rep, err := bench(testsupport.Context(t), o)
@@ -94,6 +98,14 @@ func TestBenchSmoke(t *testing.T) {
 		if r.Path == "direct" && r.HandlerCPUMicros != 0 {
 			t.Errorf("row %d: a direct row has handler CPU %v", i, r.HandlerCPUMicros)
 		}
+		// Discovery documents are fetched in the cold phase only, once per document whatever
+		// the burst (the validator and the exchanger share them: docs/performance.md).
+		if i == 0 && (r.Discovery < 1 || r.Discovery > 2) {
+			t.Errorf("cold phase: %d discovery requests, want 1 or 2", r.Discovery)
+		}
+		if i > 0 && r.Discovery != 0 {
+			t.Errorf("row %d (%s %s): %d discovery requests, want none after the cold phase", i, r.Operation, r.Path, r.Discovery)
+		}
 	}
 	if len(rep.Added) != 3 || rep.Added[0].Operation != "run-now" || rep.Added[1].Operation != "get-run" || rep.Added[2].Operation != serialOp {
 		t.Errorf("added = %+v", rep.Added)
@@ -105,6 +117,10 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if rep.Entra.BenchBaselineExchanges != users || rep.Entra.DistinctUserTokens != users {
 		t.Errorf("Entra: %+v", rep.Entra)
+	}
+	// The bench's own exchanger fetches its own discovery documents; they are not the handler's.
+	if rep.Entra.BenchBaselineDiscovery < 1 || rep.Entra.HandlerDiscovery != rep.Rows[0].Discovery {
+		t.Errorf("Entra discovery: handler %d (cold phase %d), bench's own %d", rep.Entra.HandlerDiscovery, rep.Rows[0].Discovery, rep.Entra.BenchBaselineDiscovery)
 	}
 	wantHandler := int64(users*2*2 + 2*2 + 6 + 4)
 	if rep.Workspace.HandlerRequests != wantHandler || rep.Workspace.HostMetadata != 0 || rep.Workspace.Errors != 0 {
@@ -120,10 +136,26 @@ func TestBenchSmoke(t *testing.T) {
 	for _, tg := range rep.Targets {
 		names[tg.Name] = true
 	}
-	for _, n := range []string{"handler CPU per warm get-run", "added p50 latency, get-run", "added p99 latency, get-run",
-		"Entra token requests = distinct user tokens", "peak RSS", "cold start median"} {
+	for _, n := range []string{"handler CPU per warm get-run", "handler CPU per warm run-now", "added p50 latency, get-run, 1 in flight",
+		"added p99 latency, get-run, 1 in flight", "discovery fetches in the cold burst", "Entra token requests = distinct user tokens",
+		"peak RSS", "cold start median"} {
 		if !names[n] {
 			t.Errorf("no target %q in %+v", n, rep.Targets)
+		}
+	}
+
+	// --profile: a CPU profile per warm flowbricks phase and the heap before and after them, each
+	// a profile runtime/pprof wrote (gzip-compressed).
+	var wantProfiles []string
+	for _, f := range []string{"heap-warm-start.pprof", "cpu-run-now.pprof", "cpu-get-run.pprof", "cpu-get-run-serial.pprof", "heap-warm-end.pprof"} {
+		wantProfiles = append(wantProfiles, filepath.Join(profiles, f))
+	}
+	if !slices.Equal(rep.Profiles, wantProfiles) {
+		t.Errorf("profiles = %q, want %q", rep.Profiles, wantProfiles)
+	}
+	for _, p := range wantProfiles {
+		if b, err := os.ReadFile(p); err != nil || !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Errorf("%s: %v, %d bytes, not a pprof profile", p, err, len(b))
 		}
 	}
 
@@ -131,7 +163,8 @@ func TestBenchSmoke(t *testing.T) {
 	var out bytes.Buffer
 	printBenchReport(&out, rep)
 	for _, s := range []string{"run-now (first request per user)", "get-run, 1 in flight", "added by flowbricks", "handler CPU µs/req",
-		"peak RSS (VmHWM)", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches"} {
+		"peak RSS (VmHWM)", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches",
+		"Entra discovery", "cpu-get-run.pprof"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -157,7 +190,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if rows, _ := back["rows"].([]any); len(rows) != len(want) {
 		t.Errorf("JSON rows: %d", len(rows))
-	} else if row, _ := rows[4].(map[string]any); row["handler_cpu_us_per_request"] == nil || row["p99_ms"] == nil {
+	} else if row, _ := rows[4].(map[string]any); row["handler_cpu_us_per_request"] == nil || row["p99_ms"] == nil || row["entra_discovery_requests"] == nil {
 		t.Errorf("JSON row lacks fields: %v", row)
 	}
 }

@@ -18,13 +18,13 @@ const BuildingLine = "building the handler — the first build takes a few minut
 // appRoot names, with go test's settings (internal/handlerbuild, Local mode), so it shares go's
 // build cache with `go run` and `go test` instead of compiling the dependencies a second time. It
 // is bounded by ctx only: a first build on a small machine takes minutes, and a fixed timeout
-// killed it half-way.
-func BuildHandler(ctx context.Context, repoRoot, appRoot string) error {
+// killed it half-way. tags are build tags (the bench's profile build, internal/benchprofile).
+func BuildHandler(ctx context.Context, repoRoot, appRoot string, tags ...string) error {
 	exe, err := ExecutablePath(appRoot)
 	if err != nil {
 		return err
 	}
-	if err := handlerbuild.Build(ctx, handlerbuild.Options{RepoRoot: repoRoot, Output: exe, Mode: handlerbuild.Local}); err != nil {
+	if err := handlerbuild.Build(ctx, handlerbuild.Options{RepoRoot: repoRoot, Output: exe, Mode: handlerbuild.Local, Tags: tags}); err != nil {
 		return fmt.Errorf("building the handler: %w", err)
 	}
 	return nil

@@ -101,31 +101,47 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			writeProblem(w, r, err)
 			return
 		}
-		var mu sync.Mutex // the calls of one request (e.g. the outputs of a run) share the refresh
-		refreshed := false
-		source := func(ctx context.Context, fresh bool) (secret.Token, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if fresh && !refreshed {
-				refreshed = true
-				tok, _, err := s.Exchanger.Refresh(ctx, principal, incoming, dbxToken)
-				if err != nil {
-					return "", err
-				}
-				hlog.FromRequest(r).Info().Msg("Databricks rejected the exchanged token; exchanged again")
-				dbxToken = tok
-			}
-			return dbxToken, nil
-		}
-		ctx = context.WithValue(ctx, principalKey, principal)
-		ctx = databricks.WithTokenSource(ctx, source)
+		tokens := &requestTokens{s: s, r: r, principal: principal, incoming: incoming, token: dbxToken}
+		ctx = context.WithValue(ctx, principalKey, tokens) // principalFrom reads tokens.principal
+		ctx = databricks.WithTokenSource(ctx, tokens.get)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+// requestTokens is the caller of one request and its Databricks token source: the calls of a
+// request (e.g. the outputs of a run) share its one refresh. One allocation per request, where a
+// closure over the same variables and the principal in the context made one per variable.
+type requestTokens struct {
+	s         *server
+	r         *http.Request
+	principal entra.Principal
+	incoming  entra.Token
+
+	mu        sync.Mutex
+	token     secret.Token
+	refreshed bool
+}
+
+func (t *requestTokens) get(ctx context.Context, fresh bool) (secret.Token, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fresh && !t.refreshed {
+		t.refreshed = true
+		tok, _, err := t.s.Exchanger.Refresh(ctx, t.principal, t.incoming, t.token)
+		if err != nil {
+			return "", err
+		}
+		hlog.FromRequest(t.r).Info().Msg("Databricks rejected the exchanged token; exchanged again")
+		t.token = tok
+	}
+	return t.token, nil
+}
+
 func principalFrom(ctx context.Context) entra.Principal {
-	p, _ := ctx.Value(principalKey).(entra.Principal)
-	return p
+	if t, ok := ctx.Value(principalKey).(*requestTokens); ok {
+		return t.principal
+	}
+	return entra.Principal{}
 }
 
 func requestID(r *http.Request) string {

@@ -315,15 +315,24 @@ func headerValue(tok secret.Token) (string, bool) {
 	return "Bearer " + v, true
 }
 
-func usableToken(tok secret.Token) bool {
-	_, ok := headerValue(tok)
-	return ok
+// attemptToken is what one attempt of an operation sends: the token (for redaction) and its
+// Authorization header value, built once per attempt rather than once per check and request
+// (a Databricks token is 1-2.5 KB: docs/performance.md, What was changed).
+type attemptToken struct {
+	token  secret.Token
+	header string
 }
 
 // tokenFrom returns the token of the current attempt (see [Client.run]).
 func tokenFrom(ctx context.Context) secret.Token {
-	tok, _ := ctx.Value(tokenKey{}).(secret.Token)
-	return tok
+	return attemptFrom(ctx).token
+}
+
+func attemptFrom(ctx context.Context) *attemptToken {
+	if a, ok := ctx.Value(tokenKey{}).(*attemptToken); ok {
+		return a
+	}
+	return &attemptToken{}
 }
 
 // oboCredentials is the SDK credentials strategy. Configure runs once, lazily,
@@ -340,11 +349,11 @@ func (oboCredentials) Configure(context.Context, *config.Config) (credentials.Cr
 // setBearer is the per-request credentials provider. Returning an error makes
 // the SDK fail the request without sending it and without retrying.
 func setBearer(r *http.Request) error {
-	v, ok := headerValue(tokenFrom(r.Context()))
-	if !ok {
+	a := attemptFrom(r.Context())
+	if a.header == "" {
 		return ErrNoToken
 	}
-	r.Header.Set("Authorization", v)
+	r.Header.Set("Authorization", a.header)
 	return nil
 }
 
@@ -408,10 +417,11 @@ func (c *Client) runFor(ctx context.Context, op string, timeout time.Duration, f
 	if err != nil {
 		return fmt.Errorf("databricks %s: getting a token: %w", op, err)
 	}
-	if !usableToken(tok) {
+	header, ok := headerValue(tok)
+	if !ok {
 		return classify(ctx, op, "", ErrNoToken)
 	}
-	err = c.attempt(ctx, op, tok, fn)
+	err = c.attempt(ctx, op, &attemptToken{token: tok, header: header}, fn)
 	if !errors.Is(err, ErrTokenRejected) {
 		return err
 	}
@@ -421,17 +431,20 @@ func (c *Client) runFor(ctx context.Context, op string, timeout time.Duration, f
 		return err
 	case srcErr != nil:
 		return fmt.Errorf("%s; getting a fresh token failed: %w", err.Error(), srcErr)
-	case !usableToken(fresh) || fresh == tok:
+	case fresh == tok:
 		// The same token again would be rejected again.
 		return err
 	}
-	return c.attempt(ctx, op, fresh, fn)
+	if header, ok = headerValue(fresh); !ok {
+		return err
+	}
+	return c.attempt(ctx, op, &attemptToken{token: fresh, header: header}, fn)
 }
 
-// attempt calls fn once with tok and classifies its error.
-func (c *Client) attempt(ctx context.Context, op string, tok secret.Token, fn func(ctx context.Context) error) error {
-	if err := fn(context.WithValue(ctx, tokenKey{}, tok)); err != nil {
-		return classify(ctx, op, tok, err)
+// attempt calls fn once with a's token and classifies its error.
+func (c *Client) attempt(ctx context.Context, op string, a *attemptToken, fn func(ctx context.Context) error) error {
+	if err := fn(context.WithValue(ctx, tokenKey{}, a)); err != nil {
+		return classify(ctx, op, a.token, err)
 	}
 	return nil
 }

@@ -396,7 +396,8 @@ func TestSDKLoggerNeverSeesRequestDumpsOrToken(t *testing.T) {
 	control := &recordingLogger{}
 	// (The SDK's credentials provider sends the token of the current attempt, which the client's
 	// operations put into the context under tokenKey.)
-	if _, err := c.jobs.GetRun(logger.NewContext(context.WithValue(t.Context(), tokenKey{}, secret.Token(token)), control), jobs.GetRunRequest{RunId: 1}); err != nil {
+	attempt := &attemptToken{token: secret.Token(token), header: "Bearer " + token}
+	if _, err := c.jobs.GetRun(logger.NewContext(context.WithValue(t.Context(), tokenKey{}, attempt), control), jobs.GetRunRequest{RunId: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if control.debug == 0 {

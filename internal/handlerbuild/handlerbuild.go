@@ -70,6 +70,10 @@ type Options struct {
 	// Package is the Go package to build, relative to RepoRoot; "" means DefaultPackage.
 	Package string
 	Mode    Mode
+	// Tags are build tags for a Local build (the bench's profile build sets "benchprofile", see
+	// internal/benchprofile). A Deployment build refuses them: what Azure Functions runs is
+	// built from the sources as they are, never with test or measurement code compiled in.
+	Tags []string
 	// Log, when set, receives the go command's output while it runs (module downloads,
 	// compiler errors). The output is also part of the error Build returns on failure.
 	Log io.Writer
@@ -97,6 +101,13 @@ func Build(ctx context.Context, opts Options) error {
 	args, env, err := settings(opts.Mode)
 	if err != nil {
 		return err
+	}
+	if len(opts.Tags) > 0 {
+		if opts.Mode != Local {
+			return fmt.Errorf("handlerbuild: build tags %q are for local builds only, not for %s", opts.Tags, opts.Mode)
+		}
+		// Only the packages whose file selection the tags change are compiled again.
+		args = append(args, "-tags="+strings.Join(opts.Tags, ","))
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {

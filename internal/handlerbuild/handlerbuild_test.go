@@ -57,6 +57,38 @@ func TestLocalBuildRunsOnThisMachine(t *testing.T) {
 	}
 }
 
+// A local build with tags compiles the files those tags select (the bench's profile build).
+func TestLocalBuildHonoursTags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the Go compiler")
+	}
+	root := module(t, "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(greeting()) }\n")
+	for name, src := range map[string]string{
+		"tagged.go":   "//go:build benchprofile\n\npackage main\n\nfunc greeting() string { return \"tagged\" }\n",
+		"untagged.go": "//go:build !benchprofile\n\npackage main\n\nfunc greeting() string { return \"untagged\" }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(root, "handler", name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		tags []string
+		want string
+	}{{nil, "untagged"}, {[]string{"benchprofile"}, "tagged"}} {
+		exe := filepath.Join(t.TempDir(), "flowbricks")
+		if err := Build(t.Context(), Options{RepoRoot: root, Output: exe, Tags: tt.tags}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(t.Context(), exe).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("tags %q: the executable printed %q, want %q", tt.tags, got, tt.want)
+		}
+	}
+}
+
 func TestDeploymentBuildIsStaticStrippedAndReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the Go compiler")
@@ -139,6 +171,14 @@ func TestBuildFailuresSayWhy(t *testing.T) {
 			source:  hello,
 			opts:    func(root string) Options { return Options{RepoRoot: root, Mode: Mode(7)} },
 			wantErr: []string{"unknown mode 7"},
+		},
+		{
+			name:   "build tags on a deployment build: refused, nothing built",
+			source: hello,
+			opts: func(root string) Options {
+				return Options{RepoRoot: root, Mode: Deployment, Tags: []string{"benchprofile"}}
+			},
+			wantErr: []string{"local builds only"},
 		},
 		{
 			name:    "missing repository root",
