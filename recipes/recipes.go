@@ -1,8 +1,9 @@
 // Package recipes reads the workflow definitions in this directory — one for each kind of caller
 // of flowbricks (docs/connector.md explains them) — and says which HTTP call each one makes: the
-// method, URL, headers and body of the run-now or run-statement request, the kind of token the
-// platform sends with it, the retry policy, how the workflow waits for the run or statement (the
-// asynchronous pattern, or a polling loop of its own), and which row fields a SQL recipe reads.
+// method, URL, headers and body of the run-now, run-statement or repair request, the kind of token
+// the platform sends with it, the retry policy, how the workflow waits for the run or statement
+// (the asynchronous pattern, or a polling loop of its own), which row fields a SQL recipe reads,
+// and, for a repair, the polling trigger that starts the workflow and the condition it repairs on.
 // Tests use it to replay a recipe against the local stack the way the platform would, so a recipe
 // that would not work cannot pass.
 //
@@ -52,12 +53,19 @@ const (
 	KindJob Kind = "job"
 	// KindSQL: POST /api/sql/statements, then the statement's rows.
 	KindSQL Kind = "sql"
+	// KindRepair: POST /api/jobs/runs/{run_id}/repair of the run the workflow's trigger ("When a
+	// job run ends", GET /api/jobs/runs/ended) delivered.
+	KindRepair Kind = "repair"
 )
 
 // Paths of the main calls, and what a poll of each reads.
 const (
 	pathRunNow     = "/api/jobs/run-now"
 	pathStatements = "/api/sql/statements"
+	// pathRepair is the repair of the run the trigger delivered: {run_id} stands for the
+	// trigger's item (triggerItemRunID).
+	pathRepair    = "/api/jobs/runs/{run_id}/repair"
+	pathRunsEnded = "/api/jobs/runs/ended"
 )
 
 // kindOf says which main call path is, "" for none.
@@ -67,15 +75,23 @@ func kindOf(path string) Kind {
 		return KindJob
 	case pathStatements:
 		return KindSQL
+	case pathRepair:
+		return KindRepair
 	}
 	return ""
 }
 
+// triggerItemRunID is how a workflow that splits its trigger's batch names the run_id of the run
+// it was started for: triggerBody() in Logic Apps' code view, triggerOutputs()?['body/…'] in an
+// exported flow's connector parameters. Load turns it into {run_id}.
+var triggerItemRunID = regexp.MustCompile(`@\{?(?:triggerBody\(\)\?\['run_id'\]|triggerOutputs\(\)\?\['body/run_id'\])\}?`)
+
 // pollOf is, for each kind, the path a poll reads (the id appended) and the field of the main
 // call's answer that holds the id.
 var pollOf = map[Kind]struct{ prefix, idField, noun string }{
-	KindJob: {"/api/jobs/runs/", "run_id", "run"},
-	KindSQL: {pathStatements + "/", "statement_id", "statement"},
+	KindJob:    {"/api/jobs/runs/", "run_id", "run"},
+	KindRepair: {"/api/jobs/runs/", "run_id", "run"},
+	KindSQL:    {pathStatements + "/", "statement_id", "statement"},
 }
 
 // Placeholders the recipes use.
@@ -118,6 +134,45 @@ type Recipe struct {
 	Poll *Poll
 	// Rows is how a SQL recipe reads the statement's rows; nil for job recipes.
 	Rows *Rows
+	// Trigger is the workflow's polling trigger on flowbricks ("When a job run ends"); nil when
+	// the workflow starts otherwise. A repair recipe has one, and its URI's {run_id} is the
+	// delivered run's.
+	Trigger *Trigger
+	// Condition is the If the repair sits in: the workflow repairs a delivered run only when it
+	// holds. nil for the other kinds.
+	Condition *Condition
+}
+
+// Trigger is a polling trigger on "When a job run ends" (docs/connector.md, "When a job run
+// ends"): the platform GETs URI when the workflow is saved, then, every Interval or after
+// flowbricks' Retry-After, the Location of the last answer, with the same authentication; a 200
+// starts the workflow once per run in the answer (SplitOn).
+type Trigger struct {
+	Name     string // the trigger's name in the definition
+	Method   string
+	URI      string // absolute: HostPlaceholder + "/api/jobs/runs/ended?…"
+	Headers  map[string]string
+	AuthKind AuthKind
+	Audience string
+	Interval time.Duration // the recurrence
+	// SplitOn: one workflow run per run delivered (splitOn on the answer's array), so that
+	// triggerBody() is one run status.
+	SplitOn bool
+}
+
+// Condition is an If whose tests (all must hold) read fields of the run the trigger delivered
+// (triggerBody()?['<field>'] or triggerOutputs()?['body/<field>']).
+type Condition struct {
+	Action string // the If action
+	Tests  []Test
+}
+
+// Test is one comparison of a Condition: Op (equals, less, lessOrEquals, greater,
+// greaterOrEquals) of a run status field with a literal.
+type Test struct {
+	Op    string
+	Field string
+	Value any // bool, float64 or string
 }
 
 // Rows is a Foreach loop over the rows of a statement's final answer and the row fields the
@@ -221,6 +276,11 @@ func parse(raw []byte) (Recipe, error) {
 		return Recipe{}, errors.New("the definition has no actions")
 	}
 
+	trig, err := flowbricksTrigger(def, connRefs)
+	if err != nil {
+		return Recipe{}, err
+	}
+
 	var all []action
 	collect(acts, "", &all)
 	byName := map[string]action{}
@@ -248,15 +308,20 @@ func parse(raw []byte) (Recipe, error) {
 		}
 	}
 	if len(mains) != 1 {
-		return Recipe{}, fmt.Errorf("want exactly one POST %s%s or %s%s, found %d", HostPlaceholder, pathRunNow, HostPlaceholder, pathStatements, len(mains))
+		return Recipe{}, fmt.Errorf("want exactly one POST %s%s, %s%s or %s%s, found %d", HostPlaceholder, pathRunNow, HostPlaceholder, pathStatements,
+			HostPlaceholder, pathRepair, len(mains))
 	}
 	main := mains[0]
 	r := Recipe{
 		Caller: caller, Kind: kindOf(pathOf(main.uri)), Action: main.action, Method: main.method, URI: main.uri, Headers: main.headers,
 		Body: main.body, AuthKind: main.kind, Audience: main.audience, RetryPolicy: main.retry,
-		RetryCount: main.retry.Count, AsyncPattern: main.asyncPattern, Timeout: main.timeout,
+		RetryCount: main.retry.Count, AsyncPattern: main.asyncPattern, Timeout: main.timeout, Trigger: trig,
 	}
-	if byName[main.action].parent != "" {
+	if r.Kind == KindRepair {
+		if r.Condition, err = repairCondition(r, byName); err != nil {
+			return Recipe{}, err
+		}
+	} else if byName[main.action].parent != "" {
 		return Recipe{}, fmt.Errorf("action %s: the %s call must be a top-level action, not inside %s", main.action, pathOf(main.uri), byName[main.action].parent)
 	}
 
@@ -342,6 +407,159 @@ func rowsLoop(all []action, final string) (*Rows, error) {
 	}
 	found.Fields = slices.Sorted(maps.Keys(fields))
 	return found, nil
+}
+
+// flowbricksTrigger reads the workflow's trigger when it polls "When a job run ends": the custom
+// connector's WhenARunEnds (an exported flow) or Logic Apps' built-in HTTP trigger on the same
+// endpoint. The platform keeps the trigger's state in the Location flowbricks answers, so the
+// trigger needs no more than a recurrence; it must split the batch, so that each workflow run
+// handles one run.
+func flowbricksTrigger(def node, connRefs node) (*Trigger, error) {
+	triggers, _ := def["triggers"].(node)
+	var found *Trigger
+	for _, name := range slices.Sorted(maps.Keys(triggers)) {
+		t, _ := triggers[name].(node)
+		c, ok, err := flowbricksCall(action{name: name, def: t}, connRefs)
+		if err != nil {
+			return nil, fmt.Errorf("trigger %s: %w", name, err)
+		}
+		if !ok {
+			continue
+		}
+		if c.method != "GET" || pathOf(c.uri) != pathRunsEnded {
+			return nil, fmt.Errorf("trigger %s: %s %s is not the run trigger (GET %s%s)", name, c.method, c.uri, HostPlaceholder, pathRunsEnded)
+		}
+		if found != nil {
+			return nil, fmt.Errorf("triggers %s and %s both poll flowbricks; a workflow has one trigger", found.Name, name)
+		}
+		rec, _ := t["recurrence"].(node)
+		interval, err := recurrence(rec)
+		if err != nil {
+			return nil, fmt.Errorf("trigger %s: %w", name, err)
+		}
+		found = &Trigger{Name: name, Method: c.method, URI: c.uri, Headers: c.headers, AuthKind: c.kind, Audience: c.audience,
+			Interval: interval, SplitOn: splitsTheBatch.MatchString(str(t["splitOn"]))}
+	}
+	return found, nil
+}
+
+// splitsTheBatch is a splitOn over the trigger's whole answer, the array of runs.
+var splitsTheBatch = regexp.MustCompile(`^@(?:triggerBody\(\)|triggerOutputs\(\)\?\['body'\])$`)
+
+// recurrence reads a polling trigger's recurrence {frequency, interval}.
+func recurrence(n node) (time.Duration, error) {
+	if n == nil {
+		return 0, errors.New("a polling trigger needs a recurrence (how often the platform polls)")
+	}
+	return waitInterval(node{"count": n["interval"], "unit": n["frequency"]})
+}
+
+var (
+	// triggerField is how a condition reads a field of the run the trigger delivered.
+	triggerField = regexp.MustCompile(`^@(?:triggerBody\(\)\?\['([a-z_]+)'\]|triggerOutputs\(\)\?\['body/([a-z_]+)'\])$`)
+	// comparisons are the If operators a condition may use.
+	comparisons = []string{"equals", "less", "lessOrEquals", "greater", "greaterOrEquals"}
+)
+
+// repairCondition checks a repair recipe: the trigger delivers runs one at a time, the repair
+// takes the run id from that run, and it sits in an If that bounds the repairs. Without that
+// bound a run that fails again after its repair would be delivered again and repaired again,
+// for ever.
+func repairCondition(r Recipe, byName map[string]action) (*Condition, error) {
+	switch {
+	case r.Trigger == nil:
+		return nil, fmt.Errorf("action %s: a repair needs the run trigger (GET %s%s) to start the workflow", r.Action, HostPlaceholder, pathRunsEnded)
+	case !r.Trigger.SplitOn:
+		return nil, fmt.Errorf("trigger %s: without splitOn the workflow gets the whole batch and triggerBody() has no run_id", r.Trigger.Name)
+	case !strings.Contains(r.URI, "/api/jobs/runs/{run_id}/repair"):
+		return nil, fmt.Errorf("action %s: the repair's run_id must be the delivered run's (triggerBody()?['run_id'])", r.Action)
+	}
+	parent := byName[byName[r.Action].parent]
+	inner, _ := parent.def["actions"].(node)
+	if parent.def["type"] != "If" || inner[r.Action] == nil {
+		return nil, fmt.Errorf("action %s: a repair sits in the true branch of a condition on the delivered run (If)", r.Action)
+	}
+	if parent.parent != "" {
+		return nil, fmt.Errorf("action %s: its condition %s must be a top-level action", r.Action, parent.name)
+	}
+	cond := &Condition{Action: parent.name}
+	expr, _ := parent.def["expression"].(node)
+	and, _ := expr["and"].([]any)
+	if len(expr) != 1 || len(and) == 0 {
+		return nil, fmt.Errorf("condition %s: want {\"and\": [comparisons]}", parent.name)
+	}
+	for _, t := range and {
+		t, _ := t.(node)
+		if len(t) != 1 {
+			return nil, fmt.Errorf("condition %s: each test is one comparison, not %v", parent.name, t)
+		}
+		for op, v := range t {
+			args, _ := v.([]any)
+			if !slices.Contains(comparisons, op) || len(args) != 2 {
+				return nil, fmt.Errorf("condition %s: %q is not a comparison of two values (%s)", parent.name, op, strings.Join(comparisons, ", "))
+			}
+			m := triggerField.FindStringSubmatch(str(args[0]))
+			if m == nil {
+				return nil, fmt.Errorf("condition %s: %v is not a field of the delivered run (triggerBody()?['<field>'])", parent.name, args[0])
+			}
+			value := args[1]
+			if n, ok := value.(json.Number); ok {
+				f, _ := n.Float64()
+				value = f
+			}
+			cond.Tests = append(cond.Tests, Test{Op: op, Field: m[1] + m[2], Value: value})
+		}
+	}
+	known, err := runStatusFields()
+	if err != nil {
+		return nil, err
+	}
+	bounded := false
+	for _, t := range cond.Tests {
+		if !slices.Contains(known, t.Field) {
+			return nil, fmt.Errorf("condition %s: the run status has no field %q", parent.name, t.Field)
+		}
+		bounded = bounded || (t.Field == "repair_count" && (t.Op == "less" || t.Op == "lessOrEquals" || t.Op == "equals"))
+	}
+	if !bounded {
+		return nil, fmt.Errorf("condition %s: nothing bounds the repairs (a test of repair_count): a run that fails again would be repaired for ever", parent.name)
+	}
+	return cond, nil
+}
+
+// runStatusFields are the fields of the run status the trigger delivers, from the connector's
+// definition.
+func runStatusFields() ([]string, error) {
+	var doc struct {
+		Definitions map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(connector.APIDefinition(), &doc); err != nil {
+		return nil, fmt.Errorf("connector definition: %w", err)
+	}
+	return slices.Sorted(maps.Keys(doc.Definitions["RunStatus"].Properties)), nil
+}
+
+// Holds says whether every test of c holds for run, a run status as the trigger delivers it
+// (decoded JSON: numbers are float64).
+func (c *Condition) Holds(run map[string]any) bool {
+	for _, t := range c.Tests {
+		got := run[t.Field]
+		var ok bool
+		switch t.Op {
+		case "equals":
+			ok = got == t.Value
+		default:
+			a, aok := got.(float64)
+			b, bok := t.Value.(float64)
+			ok = aok && bok && map[string]bool{"less": a < b, "lessOrEquals": a <= b, "greater": a > b, "greaterOrEquals": a >= b}[t.Op]
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // collect lists every action, also those inside If, Until, Scope, Foreach and Switch.
@@ -457,6 +675,7 @@ func flowbricksCall(a action, connRefs node) (call, bool, error) {
 	default:
 		return c, false, nil
 	}
+	c.uri = triggerItemRunID.ReplaceAllLiteralString(c.uri, "{run_id}")
 	rp, ok := inputs["retryPolicy"].(node)
 	if !ok {
 		return c, false, errors.New("no explicit retryPolicy: every recipe states how the platform retries, because flowbricks' idempotency depends on it")
@@ -519,6 +738,9 @@ func (c *call) fromConnector(operationID string, params node) error {
 		s := scalar(value)
 		switch in {
 		case "path":
+			if triggerItemRunID.MatchString(s) { // the run the trigger delivered: kept as {run_id}
+				continue
+			}
 			path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(s))
 		case "query":
 			query.Set(name, s)
@@ -532,7 +754,7 @@ func (c *call) fromConnector(operationID string, params node) error {
 			maps.Copy(body, b)
 		}
 	}
-	if strings.Contains(path, "{") {
+	if strings.Contains(strings.ReplaceAll(path, "{run_id}", ""), "{") {
 		return fmt.Errorf("%s: path parameters of %s are not set", operationID, path)
 	}
 	c.uri = HostPlaceholder + basePath + path
@@ -687,7 +909,8 @@ var (
 
 // Resolve fills in the placeholders and the workflow expressions the recipes use
 // (workflow().run.name, utcNow('yyyy-MM-dd')). It fails if anything else is left, so a recipe
-// never reaches a test half-resolved. A poll URI keeps its {run_id} or {statement_id}.
+// never reaches a test half-resolved. A poll URI keeps its {run_id} or {statement_id}, a repair
+// URI the {run_id} of the trigger's item.
 func (r Recipe) Resolve(env Env) (Recipe, error) {
 	if env.BaseURL == "" || env.APIClientID == "" || env.RunName == "" {
 		return r, errors.New("Resolve needs BaseURL, APIClientID and RunName")
@@ -731,6 +954,13 @@ func (r Recipe) Resolve(env Env) (Recipe, error) {
 		p.Audience = fill("poll audience", r.Poll.Audience)
 		p.Headers = fillHeaders("poll", r.Poll.Headers)
 		out.Poll = &p
+	}
+	if r.Trigger != nil {
+		tr := *r.Trigger
+		tr.URI = fill("trigger URI", r.Trigger.URI)
+		tr.Audience = fill("trigger audience", r.Trigger.Audience)
+		tr.Headers = fillHeaders("trigger", r.Trigger.Headers)
+		out.Trigger = &tr
 	}
 	if len(problems) > 0 {
 		return r, fmt.Errorf("%s: %s", filepath.Base(r.Path), strings.Join(problems, "; "))

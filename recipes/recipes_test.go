@@ -34,6 +34,7 @@ func TestTheRecipes(t *testing.T) {
 		async          bool
 		poll           bool
 		rowFields      []string // SQL: the row fields the recipe reads
+		trigger        *Trigger // repair: the polling trigger (URI, kind and audience only; the rest is checked for every trigger)
 	}
 	tests := map[string]want{
 		"power-automate-connector.json": {
@@ -68,6 +69,21 @@ func TestTheRecipes(t *testing.T) {
 			headers: []string{"Content-Type", "Idempotency-Key"}, async: false, poll: true,
 			rowFields: []string{"items", "manager", "orders", "region"},
 		},
+		"power-automate-connector-repair.json": {
+			// The connector's trigger and action; the flow repairs a failed run once.
+			caller: "power-automate", action: "Repair_a_failed_run", what: KindRepair, kind: AuthConnector, audience: APIAudience,
+			query:   url.Values{"wait": {"true"}, "include_output": {"true"}},
+			headers: []string{"Content-Type", "Idempotency-Key"}, async: true,
+			trigger: &Trigger{URI: HostPlaceholder + "/api/jobs/runs/ended?job_id=105&result=failed", AuthKind: AuthConnector, Audience: APIAudience},
+		},
+		"logic-app-http-trigger-repair.json": {
+			// Logic Apps' built-in HTTP trigger polls the same endpoint with the managed identity,
+			// an app caller like the job recipe's.
+			caller: "logic-apps", action: "Repair_the_run", what: KindRepair, kind: AuthManagedIdentity, audience: APIAudience,
+			query:   url.Values{"wait": {"true"}},
+			headers: []string{"Content-Type"}, async: true,
+			trigger: &Trigger{URI: HostPlaceholder + "/api/jobs/runs/ended?job_id=105&result=failed", AuthKind: AuthManagedIdentity, Audience: APIAudience},
+		},
 	}
 
 	files, err := filepath.Glob("*.json")
@@ -94,7 +110,7 @@ func TestTheRecipes(t *testing.T) {
 				t.Errorf("caller %q action %q kind %q auth %q audience %q, want %q %q %q %q %q", r.Caller, r.Action, r.Kind, r.AuthKind, r.Audience,
 					w.caller, w.action, w.what, w.kind, w.audience)
 			}
-			path := map[Kind]string{KindJob: "/api/jobs/run-now", KindSQL: "/api/sql/statements"}[w.what]
+			path := map[Kind]string{KindJob: "/api/jobs/run-now", KindSQL: "/api/sql/statements", KindRepair: "/api/jobs/runs/{run_id}/repair"}[w.what]
 			u, err := url.Parse(strings.Replace(r.URI, HostPlaceholder, "https://flowbricks.example", 1))
 			if err != nil || r.Method != "POST" || !strings.HasPrefix(r.URI, HostPlaceholder+path) || u.Path != path {
 				t.Errorf("%s %s, want POST %s%s", r.Method, r.URI, HostPlaceholder, path)
@@ -135,12 +151,13 @@ func TestTheRecipes(t *testing.T) {
 			} else if r.Rows != nil {
 				t.Errorf("a job recipe reads rows: %+v", r.Rows)
 			}
+			checkTrigger(t, r, w.trigger)
 
 			res, err := r.Resolve(stackEnv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(res.URI, stackEnv.BaseURL+path) {
+			if !strings.HasPrefix(res.URI, stackEnv.BaseURL+path) || (r.Trigger != nil && !strings.HasPrefix(res.Trigger.URI, stackEnv.BaseURL+"/api/")) {
 				t.Errorf("resolved URI %s", res.URI)
 			}
 			if res.Audience != "api://"+stackEnv.APIClientID {
@@ -196,6 +213,50 @@ func TestTheEntraIDRecipePollsTheRun(t *testing.T) {
 	}
 	if res.Poll.URI != stackEnv.BaseURL+"/api/jobs/runs/{run_id}?include_output=true" {
 		t.Errorf("resolved poll URI %s", res.Poll.URI)
+	}
+}
+
+// checkTrigger holds a recipe's trigger to want (nil: the workflow starts otherwise), and a
+// repair recipe to what makes it safe: one run per workflow run (split on), a recurrence, and a
+// condition that reads the delivered run and bounds the repairs.
+func checkTrigger(t *testing.T, r Recipe, want *Trigger) {
+	t.Helper()
+	if want == nil {
+		if r.Trigger != nil || r.Condition != nil {
+			t.Errorf("trigger %+v, condition %+v: want none", r.Trigger, r.Condition)
+		}
+		return
+	}
+	tr := r.Trigger
+	if tr == nil {
+		t.Fatal("no trigger on flowbricks")
+	}
+	if tr.Method != "GET" || tr.URI != want.URI || tr.AuthKind != want.AuthKind || tr.Audience != want.Audience {
+		t.Errorf("trigger %s %s as %s for %s, want GET %s as %s for %s", tr.Method, tr.URI, tr.AuthKind, tr.Audience, want.URI, want.AuthKind, want.Audience)
+	}
+	if !tr.SplitOn || tr.Interval <= 0 || tr.Interval > time.Hour {
+		t.Errorf("trigger split on %v, every %s: want one workflow run per run, polled at least hourly", tr.SplitOn, tr.Interval)
+	}
+	if tr.AuthKind != r.AuthKind || tr.Audience != r.Audience {
+		t.Errorf("the trigger signs in as %s for %s, the repair as %s for %s: want one connection", tr.AuthKind, tr.Audience, r.AuthKind, r.Audience)
+	}
+	c := r.Condition
+	if c == nil {
+		t.Fatal("the repair is not conditioned")
+	}
+	tests := []struct {
+		name string
+		run  map[string]any
+		want bool
+	}{
+		{"a failed run never repaired", map[string]any{"succeeded": false, "repair_count": 0.0}, true},
+		{"a failed run repaired once", map[string]any{"succeeded": false, "repair_count": 1.0}, false},
+		{"a successful run", map[string]any{"succeeded": true, "repair_count": 0.0}, false},
+	}
+	for _, tt := range tests {
+		if got := c.Holds(tt.run); got != tt.want {
+			t.Errorf("%s %+v holds for %s: %v, want %v", c.Action, c.Tests, tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -326,6 +387,8 @@ func TestLoadRefusesRecipesThatWouldNotWork(t *testing.T) {
 		la      = "logic-app-managed-identity.json"
 		paSQL   = "power-automate-connector-sql.json"
 		laSQL   = "logic-app-http-entra-sql.json"
+		paFix   = "power-automate-connector-repair.json"
+		laFix   = "logic-app-http-trigger-repair.json"
 		nowhere = "@parameters('$connections')['office365']['connectionId']"
 	)
 	laSQLActions := func(root map[string]any) map[string]any { return dig(root, "definition", "actions") }
@@ -335,11 +398,45 @@ func TestLoadRefusesRecipesThatWouldNotWork(t *testing.T) {
 	laAction := func(root map[string]any) map[string]any {
 		return dig(root, "definition", "actions", "Run_Databricks_job")
 	}
+	laFixDef := func(root map[string]any) map[string]any { return dig(root, "definition") }
+	laFixIf := func(root map[string]any) map[string]any {
+		return dig(laFixDef(root), "actions", "Failed_and_not_repaired_yet")
+	}
 	tests := []struct {
 		name, file string
 		change     func(root map[string]any)
 		want       string
 	}{
+		{"repair: no trigger on flowbricks", laFix, func(r map[string]any) {
+			laFixDef(r)["triggers"] = map[string]any{"Every_hour": map[string]any{"type": "Recurrence", "recurrence": map[string]any{"frequency": "Hour", "interval": 1}}}
+		}, "needs the run trigger"},
+		{"repair: the trigger does not split the batch", laFix, func(r map[string]any) {
+			delete(dig(laFixDef(r), "triggers", "When_a_flaky_etl_run_fails"), "splitOn")
+		}, "without splitOn"},
+		{"repair: the trigger has no recurrence", laFix, func(r map[string]any) {
+			delete(dig(laFixDef(r), "triggers", "When_a_flaky_etl_run_fails"), "recurrence")
+		}, "needs a recurrence"},
+		{"repair: the trigger polls another endpoint", laFix, func(r map[string]any) {
+			dig(laFixDef(r), "triggers", "When_a_flaky_etl_run_fails", "inputs")["uri"] = "https://<flowbricks-host>/api/jobs"
+		}, "is not the run trigger"},
+		{"repair: a fixed run id", laFix, func(r map[string]any) {
+			dig(laFixIf(r), "actions", "Repair_the_run", "inputs")["uri"] = "https://<flowbricks-host>/api/jobs/runs/42/repair?wait=true"
+		}, "found 0"},
+		{"repair: outside a condition", paFix, func(r map[string]any) {
+			acts := dig(r, "properties", "definition", "actions")
+			acts["Repair_a_failed_run"] = dig(acts, "Failed_and_not_repaired_yet", "actions")["Repair_a_failed_run"]
+			delete(acts, "Failed_and_not_repaired_yet")
+		}, "sits in the true branch of a condition"},
+		{"repair: nothing bounds the repairs", laFix, func(r map[string]any) {
+			laFixIf(r)["expression"] = map[string]any{"and": []any{map[string]any{"equals": []any{"@triggerBody()?['succeeded']", false}}}}
+		}, "repaired for ever"},
+		{"repair: a condition on a field the run status lacks", laFix, func(r map[string]any) {
+			laFixIf(r)["expression"] = map[string]any{"and": []any{map[string]any{"less": []any{"@triggerBody()?['repairs']", 1}}}}
+		}, `no field "repairs"`},
+		{"repair: a condition on something else than the run", paFix, func(r map[string]any) {
+			dig(r, "properties", "definition", "actions", "Failed_and_not_repaired_yet")["expression"] =
+				map[string]any{"and": []any{map[string]any{"less": []any{"@variables('count')", 1}}}}
+		}, "not a field of the delivered run"},
 		{"no retry policy", la, func(r map[string]any) { delete(dig(laAction(r), "inputs"), "retryPolicy") }, "retryPolicy"},
 		{"retry interval below the platform minimum", la, func(r map[string]any) { dig(laAction(r), "inputs", "retryPolicy")["interval"] = "PT1S" }, "minimum"},
 		{"managed identity without audience", la, func(r map[string]any) { delete(dig(laAction(r), "inputs", "authentication"), "audience") }, "Azure Resource Manager"},

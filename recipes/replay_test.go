@@ -241,8 +241,12 @@ func replayRecipe(t *testing.T, file, runName, logicApp string) {
 	}
 	p.tokens = map[recipes.AuthKind]string{recipes.AuthConnector: alice, recipes.AuthEntraDelegated: alice, recipes.AuthManagedIdentity: app}
 
-	if recipe.Kind == recipes.KindSQL {
+	switch recipe.Kind {
+	case recipes.KindSQL:
 		replayStatement(t, p, recipe)
+		return
+	case recipes.KindRepair:
+		replayRepair(t, p, recipe, alice)
 		return
 	}
 	var req struct {
@@ -312,6 +316,85 @@ func replayStatement(t *testing.T, p *platform, recipe recipes.Recipe) {
 	}
 	if n := len(p.s.Workspace.Statements()); n != 1 {
 		t.Fatalf("%d statements were executed, want 1", n)
+	}
+}
+
+// replayRepair replays a repair recipe. The platform saves the trigger (its first poll: 202, no
+// history); flaky-etl (job 105) then fails, and the next poll delivers it. The workflow's
+// condition holds for it, and the repair, which Databricks answers 500 once before repairing
+// anything, is retried by the recipe's policy and followed through the asynchronous pattern to
+// the repaired run's success. One more attempt of the action (the platform lost flowbricks'
+// answer) answers the same repair, and the trigger delivers no failed run any more: one repair in
+// all (docs/connector.md, "Repair a failed run").
+func replayRepair(t *testing.T, p *platform, recipe recipes.Recipe, alice string) {
+	t.Helper()
+	tr := recipe.Trigger
+	ctx := testContext(t)
+	// poll GETs the trigger's URI (saving the trigger) or the last Location after Retry-After,
+	// until an answer has runs or nothing is left to wait for.
+	next := tr.URI
+	poll := func(untilRuns bool) (runs []map[string]any) {
+		t.Helper()
+		for ctx.Err() == nil {
+			r := p.send(t, tr.AuthKind, tr.Name, 0, tr.Method, next, tr.Headers, "")
+			if r.status != http.StatusOK && r.status != http.StatusAccepted {
+				t.Fatalf("trigger poll: %d %s", r.status, r.body)
+			}
+			loc := r.header.Get("Location")
+			wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+			if !strings.HasPrefix(loc, p.s.Info.HandlerURL+"/api/jobs/runs/ended?") || err != nil || wait < 1 {
+				t.Fatalf("trigger poll: Location %q, Retry-After %q", loc, r.header.Get("Retry-After"))
+			}
+			next = loc
+			p.s.Clock.Advance(time.Duration(wait) * time.Second) // until the next poll, on the workspace's clock
+			if err := json.Unmarshal(r.body, &runs); err != nil {
+				t.Fatalf("trigger poll: not an array of runs: %s", r.body)
+			}
+			if r.status == http.StatusOK || !untilRuns {
+				return runs
+			}
+		}
+		t.Fatal("the trigger delivered nothing before the test's deadline")
+		return nil
+	}
+	if runs := poll(false); len(runs) != 0 {
+		t.Fatalf("saving the trigger delivered %d runs", len(runs))
+	}
+
+	run := call(t, http.MethodPost, p.s.Info.HandlerURL+"/api/jobs/run-now", alice, nil, `{"job_id": 105}`)
+	if run.status != http.StatusOK {
+		t.Fatalf("run-now of flaky-etl: %d %s", run.status, run.body)
+	}
+	id := strconv.FormatInt(decodeRun(t, run).RunID, 10)
+	for ctx.Err() == nil {
+		if r := call(t, http.MethodGet, p.s.Info.HandlerURL+"/api/jobs/runs/"+id, alice, nil, ""); r.json["terminal"] == true {
+			break
+		}
+		p.s.Clock.Advance(time.Second)
+	}
+
+	runs := poll(true)
+	if len(runs) != 1 || strconv.FormatFloat(runs[0]["run_id"].(float64), 'f', 0, 64) != id || !recipe.Condition.Holds(runs[0]) {
+		t.Fatalf("the trigger delivered %v, want run %s, failed, for which %s holds", runs, id, recipe.Condition.Action)
+	}
+	repair := recipe
+	repair.URI = strings.ReplaceAll(recipe.URI, "{run_id}", id)
+	first, final := p.runWorkflow(t, repair, fakeworkspace.Fault{Path: fakeworkspace.PathRunsRepair, Status: 500, Count: 1})
+	if final.status != http.StatusOK || final.json["succeeded"] != true || final.json["repair_count"] != 1.0 {
+		t.Fatalf("the workflow's final answer: %d %s", final.status, final.body)
+	}
+	again := p.send(t, repair.AuthKind, repair.Action, repair.RetryCount, repair.Method, repair.URI, repair.Headers, string(repair.Body))
+	if again.status != first.status || again.header.Get("Location") != first.header.Get("Location") {
+		t.Fatalf("another attempt of %s: %d %q, want the first answer's %d %q", repair.Action, again.status, again.header.Get("Location"),
+			first.status, first.header.Get("Location"))
+	}
+	for _, r := range poll(false) {
+		if recipe.Condition.Holds(r) {
+			t.Fatalf("after the repair the trigger delivered %v, which the workflow would repair again", r)
+		}
+	}
+	if n := p.s.Workspace.Stats().RepairsCreated; n != 1 {
+		t.Fatalf("%d repairs were created, want 1", n)
 	}
 }
 

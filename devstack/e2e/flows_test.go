@@ -20,7 +20,6 @@ import (
 	"github.com/flowbricks/flowbricks/devstack/fakeentra"
 	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	devstack "github.com/flowbricks/flowbricks/devstack/stack"
-	"github.com/flowbricks/flowbricks/internal/azure"
 	"github.com/flowbricks/flowbricks/internal/config"
 	"github.com/flowbricks/flowbricks/recipes"
 )
@@ -153,25 +152,7 @@ func (s *stack) fixtureJob(t *testing.T, id int64) fakeworkspace.Job {
 // user, bypassing flowbricks: what Databricks itself holds.
 func (s *stack) workspaceRun(t *testing.T, user string, runID int64) map[string]any {
 	t.Helper()
-	tok, err := s.Entra.MintUserToken(user, fakeentra.MintOptions{Audience: azure.DatabricksAppID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s?run_id=%d", s.Info.DatabricksHost, fakeworkspace.PathRunsGet, runID), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := s.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var run map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&run); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("workspace runs/get %d: %d %v", runID, resp.StatusCode, err)
-	}
-	return run
+	return s.workspaceRunWith(t, user, runID, "")
 }
 
 // runNow posts a run-now body (path may carry a query) and returns the answer.

@@ -83,7 +83,9 @@ type Stack struct {
 	Workspace *fakeworkspace.Server
 	Host      *hoststandin.Host
 	// Clock is the fake workspace's clock: tests advance it instead of sleeping while a run
-	// progresses (a 202's Retry-After, for instance).
+	// progresses (a 202's Retry-After, for instance). An in-process handler reads it too (the run
+	// trigger's cursor, the retry memories); the binary reads the system clock, so a stack that
+	// runs the binary must not move it.
 	Clock *Clock
 
 	entraSrv *http.Server
@@ -257,7 +259,9 @@ func (s *Stack) serveInProcess(env []string, stdout io.Writer) (string, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop, s.serving = cancel, make(chan error, 1)
-	go func() { s.serving <- app.Serve(ctx, cfg, ln, stdout) }()
+	// The handler reads the fake workspace's clock: the run trigger's cursor ("now" on the first
+	// poll) must be comparable with the end times of runs that end when a test moves it.
+	go func() { s.serving <- app.Serve(ctx, cfg, ln, stdout, app.WithClock(s.Clock.Now)) }()
 	return ln.Addr().String(), nil
 }
 

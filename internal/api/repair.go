@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -196,13 +197,10 @@ func (s *server) repair(r *http.Request, jobs Jobs, run databricks.Run, req repa
 // tasksOfRun checks that every key names a task of run, so a typo is a 400 that lists the tasks
 // rather than Databricks' refusal.
 func tasksOfRun(run databricks.Run, keys []string) error {
-	have := make([]string, 0, len(run.Tasks))
-	for _, t := range run.Tasks {
-		have = append(have, t.TaskKey)
-	}
+	latest := latestAttempts(run)
 	for _, k := range keys {
-		if !slices.Contains(have, k) {
-			slices.Sort(have)
+		if _, ok := latest[k]; !ok {
+			have := slices.Sorted(maps.Keys(latest))
 			return invalidRequest("Run %d has no task %q; its tasks are: %s.", run.RunID, redact.Value(k), strings.Join(have, ", "))
 		}
 	}
@@ -213,17 +211,31 @@ func tasksOfRun(run databricks.Run, keys []string) error {
 // tasks excluded, skipped or disabled by the job's own settings.
 var succeededTask = []string{"SUCCESS", "EXCLUDED", "SKIPPED", "DISABLED"}
 
-// hasFailedTask says whether a repair of every failed task has anything to rerun: a task that
-// ended otherwise than succeededTask (failed, timed out, canceled, or not run because an upstream
-// task failed), or, for a run without tasks, the run's own unsuccessful end.
+// hasFailedTask says whether a repair of every failed task has anything to rerun: a task whose
+// latest attempt ended otherwise than succeededTask (failed, timed out, canceled, or not run
+// because an upstream task failed), or, for a run without tasks, the run's own unsuccessful end.
 func hasFailedTask(run databricks.Run) bool {
 	if len(run.Tasks) == 0 {
 		return !run.Succeeded
 	}
-	for _, t := range run.Tasks {
+	for _, t := range latestAttempts(run) {
 		if t.Result != "" && !slices.Contains(succeededTask, t.Result) {
 			return true
 		}
 	}
 	return false
+}
+
+// latestAttempts is each task of run by its key, as its latest attempt left it. A run lists one
+// task run per attempt (Databricks' retries and every repair): a task that failed and was
+// repaired is listed failed and succeeded, and only the highest attempt_number says how it
+// stands (the last one listed among equals).
+func latestAttempts(run databricks.Run) map[string]databricks.TaskRun {
+	latest := make(map[string]databricks.TaskRun, len(run.Tasks))
+	for _, t := range run.Tasks {
+		if prev, ok := latest[t.TaskKey]; !ok || t.Attempt >= prev.Attempt {
+			latest[t.TaskKey] = t
+		}
+	}
+	return latest
 }

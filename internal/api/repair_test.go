@@ -38,6 +38,20 @@ func TestRepair(t *testing.T) {
 	legacyFailed := endedRun(320, 104, "FAILED", triggerT0.Add(-time.Hour), triggerT0)
 	running := databricks.Run{RunID: 330, JobID: 104, State: "RUNNING", Tasks: []databricks.TaskRun{{TaskKey: "extract", RunID: 331, State: "RUNNING"}}}
 	outside := endedRun(340, 999, "FAILED", triggerT0.Add(-time.Hour), triggerT0)
+	// Runs list one task run per attempt: repaired, transform and load failed, then succeeded.
+	repaired := endedRun(350, 104, "SUCCESS", triggerT0.Add(-time.Hour), triggerT0)
+	repaired.RepairCount, repaired.LatestRepairID = 1, 9007
+	repaired.Tasks = []databricks.TaskRun{
+		{TaskKey: "extract", RunID: 351, State: "TERMINATED", Result: "SUCCESS"},
+		{TaskKey: "transform", RunID: 352, State: "TERMINATED", Result: "FAILED"},
+		{TaskKey: "load", RunID: 353, State: "TERMINATED", Result: "UPSTREAM_FAILED"},
+		{TaskKey: "transform", RunID: 355, State: "TERMINATED", Result: "SUCCESS", Attempt: 1},
+		{TaskKey: "load", RunID: 356, State: "TERMINATED", Result: "SUCCESS", Attempt: 1},
+	}
+	failedAgain := repaired
+	failedAgain.Result, failedAgain.Succeeded = "FAILED", false
+	failedAgain.Tasks = slices.Clone(repaired.Tasks)
+	failedAgain.Tasks[3].Result = "FAILED"
 
 	tests := []struct {
 		name    string
@@ -87,6 +101,18 @@ func TestRepair(t *testing.T) {
 		},
 		{name: "a run that is not over: 409", run: running, status: 409, code: "run_not_terminal"},
 		{name: "nothing failed: 409", run: succeeded, status: 409, code: "nothing_to_repair"},
+		{name: "every task succeeded in its latest attempt: 409", run: repaired, status: 409, code: "nothing_to_repair"},
+		{
+			name: "a task that failed again in its latest attempt",
+			run:  failedAgain, status: 200,
+			want: &databricks.RepairRequest{RunID: 350, RerunAllFailedTasks: true, LatestRepairID: 9007},
+		},
+		{name: "a repaired run's tasks are listed once", run: repaired, body: `{"rerun_tasks":["lod"]}`, status: 400, code: "invalid_request",
+			checkFn: func(t *testing.T, res response) {
+				if !strings.Contains(res.body, "its tasks are: extract, load, transform.") {
+					t.Errorf("detail does not list each task once: %s", res.body)
+				}
+			}},
 		{name: "a task the run does not have: 400 listing its tasks", run: failedETL(0), body: `{"rerun_tasks":["trasnform"]}`, status: 400, code: "invalid_request",
 			checkFn: func(t *testing.T, res response) {
 				if !strings.Contains(res.body, "extract, load, transform") {

@@ -141,7 +141,8 @@ func databricksOptions(cfg config.Config, host string, transport http.RoundTripp
 type Option func(*options)
 
 type options struct {
-	roots *x509.CertPool // nil: the system roots
+	roots *x509.CertPool   // nil: the system roots
+	now   func() time.Time // nil: time.Now
 }
 
 // WithRootCAs makes the connections to Entra ID and Databricks trust roots instead of the system
@@ -149,6 +150,14 @@ type options struct {
 // process-wide SSL_CERT_FILE cannot differ between two stacks in one test binary.
 func WithRootCAs(roots *x509.CertPool) Option {
 	return func(o *options) { o.roots = roots }
+}
+
+// WithClock makes the run trigger's cursor and the retry memories read now instead of the system
+// clock. The local stack's fake workspace ends runs on a clock its tests move forward; the cursor
+// compares those end times with "now", so both must read the same clock (docs/connector.md, "When
+// a job run ends").
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
 }
 
 // New builds the HTTP surface and everything behind it; the returned func stops the background
@@ -212,6 +221,7 @@ func New(cfg config.Config, logger zerolog.Logger, opts ...Option) (http.Handler
 		Exchanger:      exchanger,
 		Workspaces:     workspaces,
 		RequestTimeout: requestTimeout,
+		Now:            o.now,
 	})
 	return h, func() { _ = validator.Close() }, nil
 }

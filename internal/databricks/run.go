@@ -76,6 +76,10 @@ type TaskRun struct {
 	Result     string `json:"result" doc:"How the task run ended (as the run's result); empty while running."`
 	RunPageURL string `json:"run_page_url" doc:"Link to the run in the Databricks workspace."`
 	DurationMs int64  `json:"duration_ms" doc:"How long the task run took, in milliseconds."`
+	// Attempt is the task run's attempt_number: 0 for the first, higher for Databricks' own
+	// retries and for repairs. A run lists one task run per attempt, so a task's outcome is that
+	// of its highest attempt. Not in the JSON: the list itself shows every attempt.
+	Attempt int64 `json:"-"`
 }
 
 // TaskOutput is the output of one task run (get-output).
@@ -148,6 +152,7 @@ func mapRun(r *wireRun) Run {
 			Result:     ts.result,
 			RunPageURL: t.RunPageURL,
 			DurationMs: t.durationMs(),
+			Attempt:    int64(t.AttemptNumber),
 		})
 	}
 	return out

@@ -84,11 +84,12 @@ type wireTimes struct {
 }
 
 type wireTask struct {
-	TaskKey    string      `json:"task_key"`
-	RunID      flexInt64   `json:"run_id"`
-	RunPageURL string      `json:"run_page_url"`
-	State      *wireState  `json:"state"`
-	Status     *wireStatus `json:"status"`
+	TaskKey       string      `json:"task_key"`
+	RunID         flexInt64   `json:"run_id"`
+	AttemptNumber flexInt64   `json:"attempt_number"`
+	RunPageURL    string      `json:"run_page_url"`
+	State         *wireState  `json:"state"`
+	Status        *wireStatus `json:"status"`
 	wireTimes
 }
 
