@@ -184,14 +184,30 @@ func (s *server) repair(r *http.Request, jobs Jobs, run databricks.Run, req repa
 	}
 	ctx := r.Context()
 	repairID, err = jobs.RepairRun(ctx, up)
-	if errors.Is(err, databricks.ErrRepairConflict) && key.token != "" {
+	switch {
+	case err == nil:
+		return repairID, false, nil
+	case errors.Is(err, databricks.ErrRepairConflict) && key.token != "":
+		// Databricks refused the repair because the run was repaired after flowbricks read it:
+		// with a retry key, that is this request's earlier attempt on another instance.
 		if now, gerr := jobs.GetRun(ctx, run.RunID); gerr == nil && now.LatestRepairID > run.LatestRepairID {
 			hlog.FromRequest(r).Info().Int64("run_id", run.RunID).Int64("repair_id", now.LatestRepairID).
 				Msg("a retried request: the run was repaired meanwhile, answering with that repair")
 			return now.LatestRepairID, true, nil
 		}
+	case errors.Is(err, databricks.ErrUnavailable) || errors.Is(err, databricks.ErrUpstream):
+		// The outcome is unknown: Databricks may have started the repair and its answer was lost
+		// (a reset connection, a gateway timeout). A run repaired since flowbricks read it is
+		// then this repair; answering with it keeps the flow from failing on its retry, which
+		// would find the run running again and get 409 run_not_terminal (docs/connector.md,
+		// "Repair a failed run").
+		if now, gerr := jobs.GetRun(ctx, run.RunID); gerr == nil && now.LatestRepairID > run.LatestRepairID {
+			hlog.FromRequest(r).Warn().AnErr("repair_error", err).Int64("run_id", run.RunID).Int64("repair_id", now.LatestRepairID).
+				Msg("the repair's answer was lost, but the run has a new repair: answering with it")
+			return now.LatestRepairID, false, nil
+		}
 	}
-	return repairID, false, err
+	return 0, false, err
 }
 
 // tasksOfRun checks that every key names a task of run, so a typo is a 400 that lists the tasks

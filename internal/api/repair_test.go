@@ -296,6 +296,41 @@ func TestRepairAcrossInstances(t *testing.T) {
 	}
 }
 
+// A repair whose answer is lost (Databricks started it, flowbricks got a transport error or a
+// gateway error) answers with the repair the run now has, instead of an error the flow would
+// retry into 409 run_not_terminal. An error after which the run has no new repair stays an error.
+func TestRepairWhoseAnswerWasLost(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		kind     error
+		repaired bool // Databricks started the repair before the answer was lost
+		status   int
+	}{
+		{"unavailable, repair started: the repair", databricks.ErrUnavailable, true, 200},
+		{"upstream error, repair started: the repair", databricks.ErrUpstream, true, 200},
+		{"unavailable, nothing started: 503", databricks.ErrUnavailable, false, 503},
+		{"refused, nothing started: 400", databricks.ErrInvalidRequest, false, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := triggerServer(t, nil)
+			s.jobs.setRun(failedETL(0))
+			s.jobs.onRepair = func(r databricks.RepairRequest) (int64, error) {
+				if tt.repaired {
+					s.jobs.startRepair(r.RunID)
+				}
+				return 0, &databricks.Error{Kind: tt.kind, Op: databricks.OpRepairRun, RetryAfter: time.Second}
+			}
+			res := s.do(t, call{method: "POST", path: "/api/jobs/runs/300/repair", token: aliceToken})
+			if res.status != tt.status {
+				t.Fatalf("%d %s", res.status, res.body)
+			}
+			if tt.status == 200 && res.json["latest_repair_id"] != 9001.0 {
+				t.Fatalf("the answer is not the started repair: %s", res.body)
+			}
+		})
+	}
+}
+
 // bob can view the job but not manage its runs: Databricks refuses the repair.
 func TestRepairWithoutManageRunPermission(t *testing.T) {
 	s, _ := triggerServer(t, nil)
