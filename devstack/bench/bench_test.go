@@ -134,7 +134,7 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Options.Statements != 2 || rep.Workspace.StatementsExecuted != 2*2 {
 		t.Errorf("SQL: %d statements per path, %d executed; want 2 and 4", rep.Options.Statements, rep.Workspace.StatementsExecuted)
 	}
-	if rep.Handler.Requests != users*2+2+6+4+2 || rep.Handler.PeakRSSMB <= 0 || rep.Handler.CPUSeconds < 0 {
+	if rep.Handler.Requests != users*2+2+6+4+2 || rep.Handler.PeakRSSMB <= 0 || rep.Handler.PeakRSSBeforeSQLMB <= 0 || rep.Handler.PeakRSSBeforeSQLMB > rep.Handler.PeakRSSMB || rep.Handler.CPUSeconds < 0 {
 		t.Errorf("handler: %+v", rep.Handler)
 	}
 	if rep.ColdStart.Launches != 2 || len(rep.ColdStart.Samples) != 2 || rep.ColdStart.MedianMillis <= 0 || rep.ColdStart.MaxMillis < rep.ColdStart.MedianMillis {
@@ -171,7 +171,7 @@ func TestBenchSmoke(t *testing.T) {
 	var out bytes.Buffer
 	printBenchReport(&out, rep)
 	for _, s := range []string{"run-now (first request per user)", "get-run, 1 in flight", "added by flowbricks", "handler CPU µs/req",
-		"peak RSS (VmHWM)", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches",
+		"peak RSS (VmHWM)", "before the SQL phase", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches",
 		"Entra discovery", "cpu-get-run.pprof", "sql-statement", "SQL statements executed 4"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
