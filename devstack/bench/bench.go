@@ -619,11 +619,11 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 		}
 		rep.Added = append(rep.Added, added(serialOp, directS, fbS))
 	}
-	// A small SQL statement, executed and answered with its rows in one call (the warehouse
-	// runs, so the statement is over within Databricks' wait): one upstream request per
-	// statement on both paths, like get-run, with typed rows to build on the flowbricks path.
-	// The SQL phase runs last and keeps what it adds to the handler's memory (each statement's
-	// retry-memory entry, docs/sql.md, Retries): the peak before it is the job phases' own.
+	// The SQL statement phase: a small statement, executed and answered with its rows in one
+	// call (the warehouse runs, so the statement is over within Databricks' wait), so one
+	// upstream request per statement on both paths, like get-run, and typed rows to build on the
+	// flowbricks path. It runs last because the handler keeps one retry-memory entry per
+	// statement (docs/sql.md, Retries): the peak memory before it is the job phases' own.
 	hwmJobs, _, err := procMemory(b.pid)
 	if err != nil {
 		return rep, err
@@ -809,16 +809,25 @@ func (b *benchRun) flowbricksGetRun(ctx context.Context, i int) error {
 	return benchDo(b.fb, req, nil)
 }
 
-// directRunNow is flowbricks' upstream work for one run-now: jobs/run-now, then jobs/runs/get.
-func (b *benchRun) directRunNow(ctx context.Context, i int) error {
-	body := fmt.Sprintf(`{"job_id":%d,"idempotency_token":"bench-%s-%d"}`, benchJobID, b.tag, i)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.ws+fakeworkspace.PathRunNow, strings.NewReader(body))
+// directPost is a JSON POST of user i straight to the workspace, as the handler sends it.
+func (b *benchRun) directPost(ctx context.Context, i int, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.ws+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", b.dbxAuth[i%b.o.Users])
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	return req, nil
+}
+
+// directRunNow is flowbricks' upstream work for one run-now: jobs/run-now, then jobs/runs/get.
+func (b *benchRun) directRunNow(ctx context.Context, i int) error {
+	body := fmt.Sprintf(`{"job_id":%d,"idempotency_token":"bench-%s-%d"}`, benchJobID, b.tag, i)
+	req, err := b.directPost(ctx, i, fakeworkspace.PathRunNow, []byte(body))
+	if err != nil {
+		return err
+	}
 	var out struct {
 		RunID int64 `json:"run_id"`
 	}
@@ -878,7 +887,7 @@ const benchSQLAction = "Run_SQL_statement"
 // directStatementRequest is the body flowbricks sends to execute a statement (the Statement
 // Execution API's ExecuteStatementRequest, as internal/databricks fills it with the handler's
 // defaults: the configured row and byte limits, Databricks' 10 s wait), so that the direct path
-// does the same upstream work. TestBenchSmoke compares what the fake received from both paths.
+// does the same upstream work; bench checks it after the phases (sameStatementWork).
 type directStatementRequest struct {
 	WarehouseID   string                 `json:"warehouse_id"`
 	Statement     string                 `json:"statement"`
@@ -918,13 +927,10 @@ func (b *benchRun) directStatement(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.ws+fakeworkspace.PathStatements, bytes.NewReader(body))
+	req, err := b.directPost(ctx, i, fakeworkspace.PathStatements, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", b.dbxAuth[i%b.o.Users])
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
 	var out struct {
 		Status struct {
 			State string `json:"state"`
