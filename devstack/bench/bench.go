@@ -657,6 +657,10 @@ func bench(ctx context.Context, o benchOptions) (rep benchReport, err error) {
 	if err != nil {
 		return rep, err
 	}
+	// VmHWM is not a stored maximum: the kernel reports the larger of the current RSS and a high
+	// water mark it updates only now and then (on unmapping memory, for one), so a later reading
+	// can be lower than an earlier one.
+	hwm = max(hwm, hwmJobs)
 	entra1, ws1 := s.Entra.Stats(), s.Workspace.Stats()
 	fbRequests := coldN + runNowN + getRunN + o.Serial + sqlN
 	rep.Handler = benchHandler{
