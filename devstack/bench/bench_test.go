@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowbricks/flowbricks/devstack/fakeworkspace"
 	"github.com/flowbricks/flowbricks/devstack/stack"
 	"github.com/flowbricks/flowbricks/internal/benchprofile"
 	"github.com/flowbricks/flowbricks/internal/testsupport"
@@ -80,6 +81,8 @@ func TestBenchSmoke(t *testing.T) {
 		{"get-run", "flowbricks", 6, 1},
 		{serialOp, "direct", 4, 1},
 		{serialOp, "flowbricks", 4, 1},
+		{sqlOp, "direct", 2, 1},
+		{sqlOp, "flowbricks", 2, 1},
 	}
 	if len(rep.Rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rep.Rows), len(want), rep.Rows)
@@ -107,7 +110,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("row %d (%s %s): %d discovery requests, want none after the cold phase", i, r.Operation, r.Path, r.Discovery)
 		}
 	}
-	if len(rep.Added) != 3 || rep.Added[0].Operation != "run-now" || rep.Added[1].Operation != "get-run" || rep.Added[2].Operation != serialOp {
+	if len(rep.Added) != 4 || rep.Added[0].Operation != "run-now" || rep.Added[1].Operation != "get-run" || rep.Added[2].Operation != serialOp || rep.Added[3].Operation != sqlOp {
 		t.Errorf("added = %+v", rep.Added)
 	}
 
@@ -122,11 +125,16 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Entra.BenchBaselineDiscovery < 1 || rep.Entra.HandlerDiscovery != rep.Rows[0].Discovery {
 		t.Errorf("Entra discovery: handler %d (cold phase %d), bench's own %d", rep.Entra.HandlerDiscovery, rep.Rows[0].Discovery, rep.Entra.BenchBaselineDiscovery)
 	}
-	wantHandler := int64(users*2*2 + 2*2 + 6 + 4)
+	wantHandler := int64(users*2*2 + 2*2 + 6 + 4 + 2)
 	if rep.Workspace.HandlerRequests != wantHandler || rep.Workspace.HostMetadata != 0 || rep.Workspace.Errors != 0 {
 		t.Errorf("workspace: %+v, want %d requests from the handler and no host-metadata call", rep.Workspace, wantHandler)
 	}
-	if rep.Handler.Requests != users*2+2+6+4 || rep.Handler.PeakRSSMB <= 0 || rep.Handler.CPUSeconds < 0 {
+	// Every SQL request executed exactly one statement (each answered 200 with its rows, or the
+	// bench would have failed): 2 per path, none replayed, none repeated.
+	if rep.Options.Statements != 2 || rep.Workspace.StatementsExecuted != 2*2 {
+		t.Errorf("SQL: %d statements per path, %d executed; want 2 and 4", rep.Options.Statements, rep.Workspace.StatementsExecuted)
+	}
+	if rep.Handler.Requests != users*2+2+6+4+2 || rep.Handler.PeakRSSMB <= 0 || rep.Handler.PeakRSSBeforeSQLMB <= 0 || rep.Handler.PeakRSSBeforeSQLMB > rep.Handler.PeakRSSMB || rep.Handler.CPUSeconds < 0 {
 		t.Errorf("handler: %+v", rep.Handler)
 	}
 	if rep.ColdStart.Launches != 2 || len(rep.ColdStart.Samples) != 2 || rep.ColdStart.MedianMillis <= 0 || rep.ColdStart.MaxMillis < rep.ColdStart.MedianMillis {
@@ -136,7 +144,7 @@ func TestBenchSmoke(t *testing.T) {
 	for _, tg := range rep.Targets {
 		names[tg.Name] = true
 	}
-	for _, n := range []string{"handler CPU per warm get-run", "handler CPU per warm run-now", "added p50 latency, get-run, 1 in flight",
+	for _, n := range []string{"handler CPU per warm get-run", "handler CPU per warm run-now", "handler CPU per warm sql-statement", "added p50 latency, get-run, 1 in flight",
 		"added p99 latency, get-run, 1 in flight", "discovery fetches in the cold burst", "Entra token requests = distinct user tokens",
 		"peak RSS", "cold start median"} {
 		if !names[n] {
@@ -147,7 +155,7 @@ func TestBenchSmoke(t *testing.T) {
 	// --profile: a CPU profile per warm flowbricks phase and the heap before and after them, each
 	// a profile runtime/pprof wrote (gzip-compressed).
 	var wantProfiles []string
-	for _, f := range []string{"heap-warm-start.pprof", "cpu-run-now.pprof", "cpu-get-run.pprof", "cpu-get-run-serial.pprof", "heap-warm-end.pprof"} {
+	for _, f := range []string{"heap-warm-start.pprof", "cpu-run-now.pprof", "cpu-get-run.pprof", "cpu-get-run-serial.pprof", "cpu-sql-statement.pprof", "heap-warm-end.pprof"} {
 		wantProfiles = append(wantProfiles, filepath.Join(profiles, f))
 	}
 	if !slices.Equal(rep.Profiles, wantProfiles) {
@@ -163,8 +171,8 @@ func TestBenchSmoke(t *testing.T) {
 	var out bytes.Buffer
 	printBenchReport(&out, rep)
 	for _, s := range []string{"run-now (first request per user)", "get-run, 1 in flight", "added by flowbricks", "handler CPU µs/req",
-		"peak RSS (VmHWM)", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches",
-		"Entra discovery", "cpu-get-run.pprof"} {
+		"peak RSS (VmHWM)", "before the SQL phase", "token requests from the handler", "host-metadata calls 0", "cold start (exec → first 200 on GET /): 2 launches",
+		"Entra discovery", "cpu-get-run.pprof", "sql-statement", "SQL statements executed 4"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, out.String())
 		}
@@ -187,6 +195,9 @@ func TestBenchSmoke(t *testing.T) {
 		if _, ok := back[k]; !ok {
 			t.Errorf("JSON has no %q", k)
 		}
+	}
+	if ws, _ := back["workspace"].(map[string]any); ws["statements_executed"] != float64(4) {
+		t.Errorf("JSON workspace: %v", ws)
 	}
 	if rows, _ := back["rows"].([]any); len(rows) != len(want) {
 		t.Errorf("JSON rows: %d", len(rows))
@@ -283,6 +294,76 @@ func TestAuxvClockTicks(t *testing.T) {
 		raw, _ := os.ReadFile("/proc/self/auxv")
 		if _, ok := auxvClockTicks(raw, strconv.IntSize/8); !ok {
 			t.Error("this process's auxiliary vector has no AT_CLKTCK")
+		}
+	}
+}
+
+// The bench's users may run the SQL phase's statement: CAN_USE on its warehouse and SELECT on its
+// table, each granted to the user by name, and the fixture's own grants are kept.
+func TestBenchUsersMayRunTheStatement(t *testing.T) {
+	fx, err := stack.LoadFixture("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	benchUsers(3)(&fx)
+	sq := fx.Workspace.SQL
+	if sq == nil {
+		t.Fatal("the built-in fixture has no SQL side")
+	}
+	var acl map[string]string
+	for _, w := range sq.Warehouses {
+		if w.ID == benchWarehouseID {
+			acl = w.ACL
+		}
+	}
+	var grants map[string][]string
+	for _, tb := range sq.Tables {
+		if strings.EqualFold(tb.Name, benchStatementTable) {
+			grants = tb.Grants
+		}
+	}
+	for _, upn := range []string{benchUserName(0) + "@contoso.example", benchUserName(2) + "@contoso.example"} {
+		if acl[upn] != fakeworkspace.CanUse {
+			t.Errorf("%s has %q on warehouse %s, want CAN_USE", upn, acl[upn], benchWarehouseID)
+		}
+		if !slices.Equal(grants[upn], []string{"SELECT"}) {
+			t.Errorf("%s has %q on %s, want SELECT", upn, grants[upn], benchStatementTable)
+		}
+	}
+	if acl["alice@contoso.example"] != fakeworkspace.CanUse || !slices.Equal(grants["bob@contoso.example"], []string{"SELECT"}) {
+		t.Errorf("the fixture's own grants changed: %v, %v", acl, grants)
+	}
+}
+
+// The direct SQL path is only a baseline while it sends what flowbricks sends; query tag values
+// (each request's workflow run) may differ, nothing else.
+func TestSameStatementWork(t *testing.T) {
+	v := func(s string) *string { return &s }
+	base := func(id string) fakeworkspace.StatementRecord {
+		return fakeworkspace.StatementRecord{ID: id, WarehouseID: benchWarehouseID, Statement: benchStatement,
+			Parameters: []fakeworkspace.StatementParam{{Name: "active", Type: "BOOLEAN", Value: v("true")}},
+			RowLimit:   10000, ByteLimit: 4 << 20, WaitTimeout: "10s", OnWaitTimeout: "CONTINUE",
+			QueryTags: []fakeworkspace.QueryTag{{Key: "flowbricks"}, {Key: "flowbricks_workflow_run", Value: v("run-" + id)}}}
+	}
+	tests := []struct {
+		name   string
+		change func(*fakeworkspace.StatementRecord)
+		ok     bool
+	}{
+		{"the same but for tag values", func(*fakeworkspace.StatementRecord) {}, true},
+		{"another wait", func(r *fakeworkspace.StatementRecord) { r.WaitTimeout = "5s" }, false},
+		{"another row limit", func(r *fakeworkspace.StatementRecord) { r.RowLimit = 10 }, false},
+		{"a parameter without its type", func(r *fakeworkspace.StatementRecord) { r.Parameters[0].Type = "" }, false},
+		{"another parameter value", func(r *fakeworkspace.StatementRecord) { r.Parameters[0].Value = v("false") }, false},
+		{"a tag less", func(r *fakeworkspace.StatementRecord) { r.QueryTags = r.QueryTags[:1] }, false},
+		{"another text", func(r *fakeworkspace.StatementRecord) { r.Statement += " LIMIT 1" }, false},
+		{"no statement from one path", func(r *fakeworkspace.StatementRecord) { *r = fakeworkspace.StatementRecord{} }, false},
+	}
+	for _, tt := range tests {
+		fb := base("fb")
+		tt.change(&fb)
+		if err := sameStatementWork(base("direct"), fb); (err == nil) != tt.ok {
+			t.Errorf("%s: sameStatementWork = %v, want ok %v", tt.name, err, tt.ok)
 		}
 	}
 }

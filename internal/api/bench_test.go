@@ -14,6 +14,7 @@ package api_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,12 @@ const (
 	benchClientID = "f10b61c5-0000-4000-8000-00000000a001"
 	benchSecret   = "bench-only-secret"
 	benchJobID    = 7001
+
+	// The SQL benchmarks' statement and warehouse: what `devstack bench` runs in its SQL phase
+	// (4 rows of 3 columns, one typed parameter).
+	benchWarehouseID = "5f3c0a1b2c3d4e5f"
+	benchStatement   = `{"statement": "SELECT region, manager, active FROM main.sales.regions WHERE active = :active ORDER BY region", ` +
+		`"warehouse_id": "` + benchWarehouseID + `", "parameters": [{"name": "active", "value": true, "type": "BOOLEAN"}]}`
 )
 
 // benchEnv is a router wired like internal/app wires it, with the product's transports, against
@@ -131,6 +138,21 @@ func newBenchEnv(b *testing.B, stubJobs api.Workspace) *benchEnv {
 			},
 			RunningMs: int(time.Hour / time.Millisecond),
 		}},
+		SQL: &fakeworkspace.SQLConfig{
+			Warehouses: []fakeworkspace.Warehouse{{ID: benchWarehouseID, Name: "Shared SQL", ACL: map[string]string{upn: fakeworkspace.CanUse}}},
+			Tables: []fakeworkspace.Table{{
+				Name:    "main.sales.regions",
+				Columns: []fakeworkspace.Column{{Name: "region", Type: "STRING"}, {Name: "manager", Type: "STRING"}, {Name: "active", Type: "BOOLEAN"}},
+				Rows: [][]json.RawMessage{
+					{json.RawMessage(`"EMEA"`), json.RawMessage(`"Eva Marsh"`), json.RawMessage(`true`)},
+					{json.RawMessage(`"AMER"`), json.RawMessage(`"Alan Ortiz"`), json.RawMessage(`true`)},
+					{json.RawMessage(`"APAC"`), json.RawMessage(`"Priya Nair"`), json.RawMessage(`true`)},
+					{json.RawMessage(`"LATAM"`), json.RawMessage(`"Lucas Souza"`), json.RawMessage(`true`)},
+					{json.RawMessage(`"ANZ"`), json.RawMessage(`"Noah Reid"`), json.RawMessage(`false`)},
+				},
+				Grants: map[string][]string{upn: {"SELECT"}},
+			}},
+		},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -179,6 +201,7 @@ func newBenchEnv(b *testing.B, stubJobs api.Workspace) *benchEnv {
 			TenantID: benchTenant, ClientID: benchClientID, DatabricksHost: wsSrv.URL,
 			Workspaces: map[string]string{"default": wsSrv.URL}, Audiences: []string{benchClientID},
 			Scope: config.DefaultScope, PublicURL: "https://flowbricks.example", PollInterval: 20 * time.Second,
+			SQL: config.SQLAny, SQLMaxRows: config.DefaultSQLMaxRows, SQLMaxBytes: config.DefaultSQLMaxBytes,
 		},
 		Logger:     logger,
 		Auth:       validator,
@@ -333,6 +356,45 @@ func (stubJobs) StatementChunk(context.Context, string, int) (databricks.Chunk, 
 func (stubJobs) CancelStatement(context.Context, string) error { return errors.ErrUnsupported }
 func (stubJobs) ListWarehouses(context.Context) ([]databricks.Warehouse, error) {
 	return nil, errors.ErrUnsupported
+}
+
+// BenchmarkRouterWarmStatement is a flow's small query: validation, cache-hit exchange, the
+// strict decode, the retry memory (each request its own workflow run), execute-statement through
+// the SDK to the fake warehouse (which runs the SQL on its embedded engine, in this process), the
+// typed rows, the JSON answer, the audit and access lines.
+func BenchmarkRouterWarmStatement(b *testing.B) {
+	env := newBenchEnv(b, nil)
+	env.loop(b, http.MethodPost, "/api/sql/statements", benchStatement)
+}
+
+// stubStatements answers every statement with the 4 rows the warehouse would, without I/O.
+type stubStatements struct{ stubJobs }
+
+func (stubStatements) ExecuteStatement(_ context.Context, r databricks.StatementRequest) (databricks.Statement, error) {
+	v := func(s string) *string { return &s }
+	rows := [][]*string{
+		{v("AMER"), v("Alan Ortiz"), v("true")}, {v("APAC"), v("Priya Nair"), v("true")},
+		{v("EMEA"), v("Eva Marsh"), v("true")}, {v("LATAM"), v("Lucas Souza"), v("true")},
+	}
+	return databricks.Statement{
+		ID: "01f0c2a4-0000-4000-8000-000000000001", State: databricks.StatementSucceeded, TotalRows: 4, TotalChunks: 1,
+		Columns: []databricks.Column{
+			{Name: "region", Position: 0, TypeName: "STRING", TypeText: "STRING"},
+			{Name: "manager", Position: 1, TypeName: "STRING", TypeText: "STRING"},
+			{Name: "active", Position: 2, TypeName: "BOOLEAN", TypeText: "BOOLEAN"},
+		},
+		Chunk: &databricks.Chunk{Index: 0, RowCount: 4, Rows: rows, NextIndex: -1},
+	}, nil
+}
+
+// BenchmarkRouterStatementNoUpstream is flowbricks' own share of a small query: the same router,
+// validation, exchange, decode, retry memory, typed rows and answer, with the SQL warehouse
+// stubbed.
+func BenchmarkRouterStatementNoUpstream(b *testing.B) {
+	// newBenchEnv warms up with a run-now and a get-run: the stub answers them with this run.
+	run := databricks.Run{RunID: 412000000000001, JobID: benchJobID, RunName: "bench-pipeline", State: "RUNNING"}
+	env := newBenchEnv(b, stubStatements{stubJobs{run: run}})
+	env.loop(b, http.MethodPost, "/api/sql/statements", benchStatement)
 }
 
 // BenchmarkRouterGetRunNoUpstream is flowbricks' own share of a get-run: the same router,
