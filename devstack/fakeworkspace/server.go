@@ -325,7 +325,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f.LatencyMs > 0 && !sleepCtx(r.Context(), time.Duration(f.LatencyMs)*time.Millisecond) {
-			return // the client went away; nobody is listening
+			// The request ended before the delay did. Returning would make net/http send an
+			// empty 200 — an answer no workspace gives, which a client still reading would take
+			// for a success. Abort the response instead: the connection is closed without an
+			// answer (net/http, ErrAbortHandler), as when a hung upstream finally drops it.
+			panic(http.ErrAbortHandler)
 		}
 		if f.Status != 0 {
 			if f.AfterEffect {
