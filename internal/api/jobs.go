@@ -28,11 +28,7 @@ type runStatus struct {
 // with the problem fields a flow's "Configure run after" branch can test.
 type failedRun struct {
 	runStatus
-	Code      string `json:"code" doc:"flowbricks' stable error code (for example invalid_request, forbidden, run_failed)."`
-	Title     string `json:"title" doc:"The HTTP status text."`
-	Status    int    `json:"status" doc:"The HTTP status code."`
-	Detail    string `json:"detail" doc:"What went wrong and what to do, for the person fixing the flow."`
-	RequestID string `json:"request_id" doc:"Identifies the request in flowbricks' logs."`
+	failure
 }
 
 // runOutput is what the tasks of a run produced.
@@ -196,11 +192,8 @@ func (s *server) handleGetRun() problemHandler {
 		case status.Succeeded || !opts.failOnRunFailure:
 			respond(w, r, http.StatusOK, status)
 		default:
-			respond(w, r, http.StatusFailedDependency, failedRun{
-				runStatus: status, Code: "run_failed", Title: http.StatusText(http.StatusFailedDependency),
-				Status: http.StatusFailedDependency, RequestID: requestID(r),
-				Detail: fmt.Sprintf("Run %d of job %d ended with %s. %s", status.RunID, status.JobID, orDefault(status.Result, status.State), status.Message),
-			})
+			respond(w, r, http.StatusFailedDependency, failedRun{runStatus: status, failure: failedDependency(r, "run_failed",
+				fmt.Sprintf("Run %d of job %d ended with %s. %s", status.RunID, status.JobID, orDefault(status.Result, status.State), status.Message))})
 		}
 		return nil
 	}

@@ -34,6 +34,23 @@ type problem struct {
 
 func (p *problem) Error() string { return p.Code + ": " + p.Detail }
 
+// failure is the problem part of a 424 answer in wait mode (failedRun, failedStatement): the
+// fields of a problem document beside the status, which a flow's "Configure run after" branch can
+// test.
+type failure struct {
+	Code      string `json:"code" doc:"flowbricks' stable error code: run_failed for a run, statement_failed for a statement."`
+	Title     string `json:"title" doc:"The HTTP status text."`
+	Status    int    `json:"status" doc:"The HTTP status code."`
+	Detail    string `json:"detail" doc:"What went wrong, with Databricks' message."`
+	RequestID string `json:"request_id" doc:"Identifies the request in flowbricks' logs."`
+}
+
+// failedDependency is the failure of a 424 answer with code and detail.
+func failedDependency(r *http.Request, code, detail string) failure {
+	return failure{Code: code, Title: http.StatusText(http.StatusFailedDependency), Status: http.StatusFailedDependency,
+		Detail: detail, RequestID: requestID(r)}
+}
+
 func newProblem(status int, code, detail string) *problem {
 	return &problem{Status: status, Code: code, Title: http.StatusText(status), Detail: detail}
 }

@@ -57,11 +57,7 @@ type sqlError struct {
 // failedRun for runs.
 type failedStatement struct {
 	sqlStatement
-	Code      string `json:"code" doc:"flowbricks' stable error code: statement_failed."`
-	Title     string `json:"title" doc:"The HTTP status text."`
-	Status    int    `json:"status" doc:"The HTTP status code."`
-	Detail    string `json:"detail" doc:"What went wrong, with Databricks' message."`
-	RequestID string `json:"request_id" doc:"Identifies the request in flowbricks' logs."`
+	failure
 }
 
 // warehouseSummary is one entry of ListWarehouses.
@@ -540,10 +536,8 @@ func (s *server) answerStatement(w http.ResponseWriter, r *http.Request, opts st
 		if a.Error != nil {
 			detail += " Databricks said: " + a.Error.Message
 		}
-		respond(w, r, http.StatusFailedDependency, failedStatement{
-			sqlStatement: a, Code: "statement_failed", Title: http.StatusText(http.StatusFailedDependency),
-			Status: http.StatusFailedDependency, RequestID: requestID(r), Detail: boundDetail(redact.Text(detail)),
-		})
+		respond(w, r, http.StatusFailedDependency, failedStatement{sqlStatement: a,
+			failure: failedDependency(r, "statement_failed", boundDetail(redact.Text(detail)))})
 	}
 }
 
